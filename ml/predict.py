@@ -1,0 +1,58 @@
+"""The reference forward pass: calibrated probabilities and penultimate features.
+
+Test-time augmentation is a left-right flip: logits and features are averaged over
+the image and its mirror. Training metadata records it (``"tta": "hflip"``); every
+consumer (evaluation, the guard, :class:`ml.analyzer.Analyzer`) follows this one
+convention so their numbers agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+TTA = "hflip"
+
+
+def with_flips(x: np.ndarray) -> np.ndarray:
+    """(N, S, S, 1) -> (2N, S, S, 1): the batch followed by its left-right mirror."""
+    return np.concatenate([x, x[:, :, ::-1, :]], axis=0)
+
+
+def merge_flips(y: np.ndarray) -> np.ndarray:
+    """(2N, ...) -> (N, ...): mean over an image and its mirror (as built by with_flips)."""
+    n = len(y) // 2
+    return 0.5 * (y[:n] + y[n:])
+
+
+def logits_and_features_model(model, feature_layer: str):
+    """A Keras model mapping images to [logits, penultimate features]."""
+    import keras
+
+    return keras.Model(model.input, [model.output, model.get_layer(feature_layer).output],
+                       name=f"{model.name}_with_features")
+
+
+def predict_logits_features(dual_model, x: np.ndarray, batch_size: int = 64,
+                            tta: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Run the model over x in batches.
+
+    Args:
+        dual_model: from :func:`logits_and_features_model`.
+        x: (N, S, S, 1) float32 in [0, 1] (outputs of :func:`ml.preprocess.prepare`).
+        tta: average over the left-right flip.
+
+    Returns:
+        logits (N, C) and features (N, D), float32.
+    """
+    logits, feats = [], []
+    for i in range(0, len(x), batch_size):
+        xb = np.asarray(x[i:i + batch_size], dtype=np.float32)
+        xin = with_flips(xb) if tta else xb
+        lo, fe = dual_model(xin, training=False)
+        lo, fe = np.asarray(lo), np.asarray(fe)
+        if tta:
+            lo, fe = merge_flips(lo), merge_flips(fe)
+        logits.append(lo)
+        feats.append(fe)
+    if not logits:
+        return np.zeros((0, dual_model.output[0].shape[-1]), np.float32), np.zeros((0, 0), np.float32)
+    return np.concatenate(logits).astype(np.float32), np.concatenate(feats).astype(np.float32)

@@ -1,0 +1,198 @@
+"""``python -m ml.train``: train a classifier on a one-folder-per-class directory.
+
+Saves ``model.keras``, ``metadata.json`` and ``training_curves.png`` in --out.
+After fitting it calibrates (temperature scaling) and fits the input guard on the
+validation split; ``--finalize-only`` reruns just those steps on a saved model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ml import data as mldata
+from ml.models import ARCHITECTURES, CLASSES
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__)
+    p.add_argument("--data", default=str(mldata.default_data_dir()), help="one folder per class")
+    p.add_argument("--arch", choices=ARCHITECTURES, default="cnn")
+    p.add_argument("--out", required=True, help="output folder for model.keras and metadata.json")
+    p.add_argument("--name", default=None, help="model name in metadata (default: the arch)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--input-size", type=int, default=None, help="default 128 (cnn), 299 (xception)")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--label-smoothing", type=float, default=0.05)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    p.add_argument("--seed", type=int, default=1337)
+    p.add_argument("--no-augment", action="store_true", help="disable classic augmentation")
+    p.add_argument("--imagenet-weights", default=None, help="local Xception ImageNet weights (.h5)")
+    p.add_argument("--synthetic", default=None, help="folder of generated images, one folder per class")
+    p.add_argument("--synthetic-ratio", type=float, default=0.0,
+                   help="synthetic images added per real training image (e.g. 0.25)")
+    p.add_argument("--limit", type=int, default=None, help="use at most N images (smoke runs)")
+    p.add_argument("--cache-dir", default="var/cache")
+    p.add_argument("--finalize-only", action="store_true",
+                   help="skip fitting: recalibrate and refit the guard for --out/model.keras")
+    args = p.parse_args(argv)
+    if args.synthetic_ratio < 0:
+        p.error(f"--synthetic-ratio must be >= 0, received: {args.synthetic_ratio}")
+    if args.synthetic_ratio > 0 and not args.synthetic:
+        p.error("--synthetic-ratio needs --synthetic DIR")
+    return args
+
+
+def _subsample(items, limit, seed):
+    if not limit or limit >= len(items):
+        return items
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(items), limit, replace=False))
+    return [items[i] for i in keep]
+
+
+def _synthetic_arrays(args, n_train, size):
+    if not args.synthetic or args.synthetic_ratio <= 0:
+        return None, None
+    items = mldata.scan(args.synthetic)
+    want = int(round(args.synthetic_ratio * n_train))
+    items = _subsample(items, min(want, len(items)), args.seed + 1)
+    x = mldata.load_arrays(items, size, cache_dir=args.cache_dir)
+    return x, np.array([it.label for it in items])
+
+
+def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int):
+    import tensorflow as tf
+
+    from ml.augment import augment_batch
+
+    n_cls = len(CLASSES)
+
+    def to_float(x, y):
+        x = tf.cast(x, tf.float32)[..., None] / 255.0
+        return x, tf.one_hot(y, n_cls)
+
+    train = (tf.data.Dataset.from_tensor_slices((x_tr, y_tr))
+             .shuffle(len(x_tr), seed=seed, reshuffle_each_iteration=True)
+             .batch(batch, drop_remainder=True).map(to_float, num_parallel_calls=2))
+    if augment:
+        train = train.map(lambda x, y: (augment_batch(x), y), num_parallel_calls=2)
+    train = train.prefetch(2)
+    val = tf.data.Dataset.from_tensor_slices((x_va, y_va)).batch(64).map(to_float).prefetch(2)
+    return train, val
+
+
+def plot_curves(history: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax in (("loss", axes[0]), ("accuracy", axes[1])):
+        ax.plot(history.get(key, []), label=f"train {key}")
+        ax.plot(history.get(f"val_{key}", []), label=f"val {key}")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def fit(args, model, x_tr, y_tr, x_va, y_va):
+    import keras
+
+    steps = len(x_tr) // args.batch_size
+    total = steps * args.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=args.lr / 20, decay_steps=max(total - steps, 1),
+        alpha=0.01, warmup_target=args.lr, warmup_steps=steps,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=args.label_smoothing),
+        metrics=["accuracy"],
+    )
+    counts = np.bincount(y_tr, minlength=len(CLASSES))
+    class_weight = {i: float(len(y_tr) / (len(CLASSES) * c)) for i, c in enumerate(counts) if c}
+    train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed)
+    out = Path(args.out)
+    callbacks = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(out / "checkpoint.keras"), monitor="val_loss", save_best_only=True),
+        keras.callbacks.CSVLogger(str(out / "history.csv")),
+    ]
+    hist = model.fit(train, validation_data=val, epochs=args.epochs, class_weight=class_weight,
+                     callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    return hist.history
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import keras
+
+    from ml.models import build_model
+
+    keras.utils.set_random_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = args.input_size or (128 if args.arch == "cnn" else 299)
+
+    t0 = time.time()
+    items = _subsample(mldata.scan(args.data), args.limit, args.seed)
+    manifest = mldata.manifest_sha256(items, args.data)
+    train_idx, val_idx = mldata.grouped_split(items, args.val_fraction, args.seed)
+    x = mldata.load_arrays(items, size, cache_dir=args.cache_dir)
+    y = np.array([it.label for it in items])
+    x_tr, y_tr, x_va, y_va = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
+    xs, ys = _synthetic_arrays(args, len(x_tr), size)
+    if xs is not None:
+        x_tr, y_tr = np.concatenate([x_tr, xs]), np.concatenate([y_tr, ys])
+    print(f"data: {len(items)} images ({len(train_idx)} train, {len(val_idx)} validation"
+          f"{f', +{len(xs)} synthetic' if xs is not None else ''}); manifest {manifest[:12]}", flush=True)
+
+    history: dict = {}
+    train_seconds = 0.0
+    if args.finalize_only:
+        model = keras.models.load_model(out / "model.keras")
+        prev = json.loads((out / "metadata.json").read_text()) if (out / "metadata.json").exists() else {}
+        train_seconds = prev.get("training", {}).get("seconds", 0.0)
+        history = prev.get("training", {}).get("history", {})
+    else:
+        build_kwargs = {"imagenet_weights": args.imagenet_weights} if args.arch == "xception" else {}
+        model = build_model(args.arch, size, **build_kwargs)
+        print(f"model: {args.arch}, {model.count_params():,} parameters, input {size}px", flush=True)
+        t_fit = time.time()
+        history = fit(args, model, x_tr, y_tr, x_va, y_va)
+        train_seconds = time.time() - t_fit
+        model.save(out / "model.keras")
+        plot_curves(history, out / "training_curves.png")
+
+    from ml.finalize import finalize
+
+    meta = finalize(
+        model, out, arch=args.arch, name=args.name or args.arch, size=size,
+        x_tr=x_tr, y_tr=y_tr, x_va=x_va, y_va=y_va, manifest=manifest, seed=args.seed,
+        train_seconds=train_seconds, history=history, args=vars(args),
+        n_items=len(items), split=(len(train_idx), len(val_idx)),
+    )
+    print(json.dumps(meta["validation"], indent=1), flush=True)
+    print(f"done in {time.time() - t0:.0f} s -> {out}", flush=True)
+    ckpt = out / "checkpoint.keras"
+    if ckpt.exists():
+        ckpt.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
