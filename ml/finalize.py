@@ -55,7 +55,7 @@ def evaluate_guard(guard: InputGuard, dual, size: int, val_x: np.ndarray, val_fe
 
 def finalize(model, out: Path, *, arch: str, name: str, size: int, x_tr, y_tr, x_va, y_va,
              manifest: str, seed: int, train_seconds: float, history: dict, args: dict,
-             n_items: int, split: tuple[int, int]) -> dict:
+             n_items: int, split: tuple[int, int], n_synthetic: int = 0) -> dict:
     """Calibrate on validation, fit the guard, and write ``out/metadata.json``.
 
     Returns:
@@ -110,7 +110,7 @@ def finalize(model, out: Path, *, arch: str, name: str, size: int, x_tr, y_tr, x
         "validation": validation,
         "guard": guard.to_metadata(),
         "guard_evaluation": guard_eval,
-        "training": {"seconds": round(train_seconds, 1), "seed": seed, "epochs_run": len(history.get("loss", [])),
+        "training": {"seconds": round(train_seconds, 1), "seed": seed, "n_synthetic": n_synthetic, "epochs_run": len(history.get("loss", [])),
                      "history": history, "args": {k: v for k, v in args.items() if k != "finalize_only"},
                      "machine": platform.processor() or platform.machine(),
                      "tensorflow": tf.__version__, "keras": keras.__version__},

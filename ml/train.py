@@ -185,6 +185,7 @@ def main(argv=None) -> int:
         x_tr=x_tr, y_tr=y_tr, x_va=x_va, y_va=y_va, manifest=manifest, seed=args.seed,
         train_seconds=train_seconds, history=history, args=vars(args),
         n_items=len(items), split=(len(train_idx), len(val_idx)),
+        n_synthetic=0 if xs is None else len(xs),
     )
     print(json.dumps(meta["validation"], indent=1), flush=True)
     print(f"done in {time.time() - t0:.0f} s -> {out}", flush=True)

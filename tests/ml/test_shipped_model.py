@@ -1,0 +1,76 @@
+"""The shipped default model on real data from ../shared: a correctness test, not a timing test.
+
+The sample is 200 images drawn with a fixed seed from the model's own validation
+split (files the model never trained on; identical files never straddle the split).
+"""
+import numpy as np
+import pytest
+
+from ml import data as mldata
+from ml import evaluate, registry
+from ml.guard import InputGuard
+from ml.ood import build_ood_set, matplotlib_brain_mri
+from ml.predict import logits_and_features_model, predict_logits_features
+from ml.preprocess import prepare
+
+DATA = mldata.default_data_dir()
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"dataset not found at {DATA}")
+
+
+@pytest.fixture(scope="module")
+def info():
+    return registry.get()
+
+
+@pytest.fixture(scope="module")
+def scored(info):
+    items = mldata.scan(DATA)
+    ds = info.metadata["dataset"]
+    _, val_idx = mldata.grouped_split(items, ds["val_fraction"], info.metadata["seed"])
+    rng = np.random.default_rng(2026)
+    sample = [items[i] for i in np.sort(rng.choice(val_idx, 200, replace=False))]
+    raw = evaluate.run(sample, info, progress=False)
+    return evaluate.score(sample, raw, info)
+
+
+@pytest.fixture(scope="module")
+def guarded(info):
+    model = registry.load_keras(info)
+    dual = logits_and_features_model(model, info.metadata["feature_layer"])
+    return InputGuard.from_metadata(info.metadata["guard"]), dual, info.metadata["input_size"]
+
+
+def test_the_default_model_is_the_most_accurate_that_ships(info):
+    assert info.name == registry.available_models()[0]
+    assert (info.path / "model.keras").stat().st_size < 20 * 1024 * 1024
+
+
+def test_the_default_model_is_accurate_on_a_seeded_sample_of_200(scored):
+    assert scored["n"] == 200
+    assert scored["accuracy"] >= 0.95, scored["per_class"]
+
+
+def test_temperature_scaling_lowers_ece_on_validation(scored):
+    assert scored["ece"] < scored["ece_uncalibrated"]
+
+
+def test_the_guard_accepts_brain_mri(scored):
+    assert scored["rejected_as_not_brain_mri"] <= 4       # at most 2% of 200
+
+
+def test_the_guard_accepts_an_mri_slice_from_another_source(guarded):
+    guard, dual, size = guarded
+    img = matplotlib_brain_mri()
+    p = prepare(img, size)
+    _, feats = predict_logits_features(dual, p.x[None, ..., None])
+    assert guard.assess(img, p.x, feats[0]).in_distribution
+
+
+@pytest.mark.parametrize("item", build_ood_set(), ids=lambda it: it.name)
+def test_the_guard_rejects_foreign_images(item, guarded):
+    guard, dual, size = guarded
+    p = prepare(item.image, size)
+    _, feats = predict_logits_features(dual, p.x[None, ..., None])
+    verdict = guard.assess(item.image, p.x, feats[0], meta=item.meta)
+    assert not verdict.in_distribution, (item.name, verdict.as_dict())
+    assert verdict.reasons

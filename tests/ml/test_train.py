@@ -1,0 +1,66 @@
+"""ml.train end to end on a tiny folder: it trains, calibrates, fits the guard and saves."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml import data as mldata
+from ml.models import CLASSES, build_cnn
+from ml.train import main as train_main
+
+
+def _write_class_folder(root, n_per_class, seed):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:96, 0:96]
+    for k, name in enumerate(CLASSES):
+        (root / name).mkdir(parents=True)
+        for i in range(n_per_class):
+            img = np.zeros((96, 96), np.float32)
+            img[(yy - 48) ** 2 + (xx - 48) ** 2 < 38 ** 2] = 0.4
+            cy, cx = 30 + 12 * k, 30 + rng.integers(0, 30)   # class = where the blob sits
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 < 36] = 1.0
+            img += rng.normal(0, 0.03, img.shape)
+            Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(root / name / f"{i}.png")
+
+
+def test_every_layer_has_a_name_and_the_cnn_is_compact():
+    model = build_cnn(128)
+    assert model.count_params() < 2_000_000
+    names = [layer.name for layer in model.layers]
+    assert len(names) == len(set(names))
+    assert "block4_sepconv2_act" in names and "features" in names and "logits" in names
+
+
+def test_the_builder_says_what_it_received():
+    with pytest.raises(ValueError, match="received: 100"):
+        build_cnn(100)
+
+
+def test_the_split_never_puts_identical_files_on_both_sides(tmp_path):
+    items = [mldata.Item(f"{i}.png", i % 4, f"h{i // 2}") for i in range(200)]  # pairs share hashes
+    tr, va = mldata.grouped_split(items, 0.2, seed=3)
+    assert not {items[i].sha256 for i in tr} & {items[i].sha256 for i in va}
+    counts = np.bincount([items[i].label for i in va], minlength=4)
+    assert counts.min() >= 8                                  # stratified
+
+
+def test_train_writes_model_metadata_and_curves_and_reads_a_synthetic_folder(tmp_path):
+    real, synth, out = tmp_path / "real", tmp_path / "synth", tmp_path / "out"
+    _write_class_folder(real, 10, seed=0)
+    _write_class_folder(synth, 5, seed=1)
+    rc = train_main(["--data", str(real), "--out", str(out), "--epochs", "2", "--input-size", "64",
+                     "--batch-size", "8", "--val-fraction", "0.25", "--cache-dir", str(tmp_path / "c"),
+                     "--synthetic", str(synth), "--synthetic-ratio", "0.5"])
+    assert rc == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert (out / "model.keras").is_file() and (out / "training_curves.png").is_file()
+    assert meta["classes"] == list(CLASSES) and meta["input_size"] == 64
+    assert meta["temperature"] > 0
+    assert meta["dataset"]["n_train"] + meta["dataset"]["n_validation"] == 40
+    assert meta["training"]["args"]["synthetic_ratio"] == 0.5
+    assert meta["training"]["n_synthetic"] == round(0.5 * meta["dataset"]["n_train"])
+    for key in ("manifest_sha256", "n_validation"):
+        assert key in meta["dataset"]
+    for key in ("means", "precision", "maha_threshold", "stat_bounds"):
+        assert key in meta["guard"]
