@@ -64,3 +64,16 @@ def test_train_writes_model_metadata_and_curves_and_reads_a_synthetic_folder(tmp
         assert key in meta["dataset"]
     for key in ("means", "precision", "maha_threshold", "stat_bounds"):
         assert key in meta["guard"]
+
+
+def test_xception_has_the_seed_head_and_a_grey_input():
+    from ml.models import build_xception
+
+    model = build_xception(96)
+    names = [layer.name for layer in model.layers]
+    assert \
+        names[-5:] == ["head_gmp", "head_dropout1", "head_dense", "head_dropout2", "logits"]
+    assert model.input_shape == (None, 96, 96, 1)
+    assert model.get_layer("head_dense").units == 128
+    assert model.get_layer("head_dropout1").rate == 0.3 and model.get_layer("head_dropout2").rate == 0.25
+    assert model.output_shape == (None, 4)
