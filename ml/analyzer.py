@@ -1,0 +1,364 @@
+"""``ml.Analyzer``: the API the workers call. Images in, one :class:`SliceResult` each out.
+
+    analyzer = Analyzer.load()                  # once per process; cached per model
+    results = analyzer.analyze(frames)          # ndarrays (H, W) in [0, 1] or ml.imageio.Frame
+
+One compiled forward-and-backward pass over the batch (:class:`ml.explain.fused.FusedGraph`)
+gives the calibrated probabilities, the guard's features, Grad-CAM, Grad-CAM++ and the
+guided-backprop gradients; there is no second forward pass for the maps. It follows the
+test-time augmentation of :mod:`ml.predict` (image + mirror, logits and features averaged),
+so its probabilities equal ``ml.predict.predict_logits_features`` up to float rounding.
+Around the model: preprocessing, the input guard, mapping every map back onto the
+original image, the region descriptor and a per-case faithfulness check, each timed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from ml.calibration import softmax
+from ml.imageio import Frame
+from ml.models import CLASSES
+from ml.preprocess import prepare
+
+log = logging.getLogger(__name__)
+
+NOT_BRAIN_MRI = "not_brain_mri"
+STAGES = ("preprocess", "model", "guard", "maps", "saliency", "region", "faithfulness")
+
+
+@dataclass
+class SliceResult:
+    """What the analysis says about one image.
+
+    Attributes:
+        label: a class name, or ``"not_brain_mri"`` when the input guard rejects.
+        probabilities: class -> calibrated probability (metadata temperature), all classes.
+        confidence: the top calibrated probability.
+        in_distribution: the guard's verdict.
+        guard: the guard's verdict as a dict (score, components, reasons).
+        gradcam: (H, W) float32 in [0, 1] on the original image, for ``predicted_label``.
+        gradcam_pp: the same for Grad-CAM++, or None when not asked for.
+        saliency: (H, W) float32 in [0, 1], the seed's guided-backprop picture, or None.
+        region: descriptor of the Grad-CAM map (:func:`ml.explain.region.describe_region`).
+        regions: descriptors of every map computed, by method name.
+        faithfulness: per-case deletion AUC of Grad-CAM against random maps
+            (:class:`ml.explain.faithfulness.DeletionVsRandom`), or None when not asked for.
+        timings: seconds per stage for this slice (each batch stage divided by batch size).
+        predicted_label: the model's top class, even when the guard rejects the image.
+    """
+
+    label: str
+    probabilities: dict[str, float]
+    confidence: float
+    in_distribution: bool
+    guard: dict
+    gradcam: np.ndarray
+    gradcam_pp: np.ndarray | None
+    saliency: np.ndarray | None
+    region: dict
+    faithfulness: dict | None
+    timings: dict[str, float]
+    predicted_label: str = ""
+    regions: dict[str, dict] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary (no pixel maps)."""
+        return {"label": self.label, "predicted_label": self.predicted_label,
+                "probabilities": dict(self.probabilities), "confidence": self.confidence,
+                "in_distribution": self.in_distribution, "guard": self.guard,
+                "region": self.region, "regions": self.regions,
+                "faithfulness": self.faithfulness, "timings": dict(self.timings)}
+
+
+def _mtime(path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _phantom(size: int) -> np.ndarray:
+    """A bright ellipse with a blob, for warming the graphs up without any file."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    head = ((yy - 0.5) / 0.42) ** 2 + ((xx - 0.5) / 0.36) ** 2 < 1.0
+    blob = (yy - 0.4) ** 2 + (xx - 0.6) ** 2 < 0.01
+    return (0.5 * head + 0.4 * blob).astype(np.float32)
+
+
+class Analyzer:
+    """A loaded model with everything needed to analyse slices.
+
+    Build with :meth:`load` (registry name, cached per process) or directly from a Keras
+    model and its metadata (tests, notebooks).
+
+    Args:
+        model: Keras model (N, S, S, 1) in [0, 1] -> (N, C) logits.
+        metadata: the model's metadata.json dict; reads ``input_size``, ``classes``,
+            ``target_layer``, ``feature_layer``, ``temperature``, ``tta`` and ``guard``.
+        name: model name (default: metadata ``name``).
+        version: model version (default: "unversioned").
+        warmup: trace and run the compiled graphs once now.
+
+    Raises:
+        ValueError: metadata disagrees with the model, or a named layer is missing.
+    """
+
+    _cache: dict[tuple[str, str], "Analyzer"] = {}      # (folder, sha256) -> analyzer
+    _by_name: dict[str | None, tuple] = {}              # name -> (analyzer, weights path, mtime)
+    _cache_lock = threading.Lock()
+
+    def __init__(self, model, metadata: dict, *, name: str | None = None,
+                 version: str | None = None, warmup: bool = True):
+        from ml.explain.fused import FusedGraph
+        from ml.models import feature_layer, target_layer
+        from ml.predict import TTA
+
+        self._metadata = dict(metadata)
+        size = int(model.inputs[0].shape[1])
+        if int(metadata.get("input_size", size)) != size:
+            raise ValueError(f"metadata input_size {metadata.get('input_size')} does not match the "
+                             f"model's input side {size}")
+        self._classes = tuple(metadata.get("classes", CLASSES))
+        n_out = int(model.outputs[0].shape[-1])
+        if len(self._classes) != n_out:
+            raise ValueError(f"metadata lists {len(self._classes)} classes but the model has {n_out} outputs")
+        arch = metadata.get("arch", "cnn")
+        self._name = name or metadata.get("name") or model.name
+        self._version = version or "unversioned"
+        self.size = size
+        self.temperature = float(metadata.get("temperature", 1.0))
+        self.tta = metadata.get("tta", TTA) == "hflip"
+        self.graph = FusedGraph(model, metadata.get("target_layer") or target_layer(arch),
+                                metadata.get("feature_layer") or feature_layer(arch), tta=self.tta)
+        self.guard = None
+        if metadata.get("guard"):
+            from ml.guard import InputGuard
+
+            self.guard = InputGuard.from_metadata(metadata["guard"])
+        else:
+            log.warning("model %s has no input guard in its metadata: every image is accepted", self._name)
+        if warmup:
+            self.warmup()
+
+    # ---- construction --------------------------------------------------------------
+    @classmethod
+    def load(cls, name: str | None = None, *, warmup: bool = True) -> "Analyzer":
+        """The analyzer for a registered model (None: the default), loaded once per process.
+
+        The cache key is the model folder and the weights' sha256, so replacing the
+        weights on disk loads the new model on the next call.
+
+        Raises:
+            ml.errors.ModelNotFoundError: no such model.
+        """
+        from ml import registry
+
+        with cls._cache_lock:
+            # Fast path: the same name asked again, weights file untouched (no registry
+            # scan, no metadata parse: metadata.json holds the guard's matrices).
+            hit = cls._by_name.get(name)
+            if hit is not None and _mtime(hit[1]) == hit[2]:
+                return hit[0]
+            info = registry.get(name)
+            key = (str(info.path.resolve()), info.sha256)
+            if key not in cls._cache:
+                t0 = time.perf_counter()
+                model = registry.load_keras(info)
+                cls._cache[key] = cls(model, info.metadata, name=info.name, version=info.version,
+                                      warmup=warmup)
+                log.info("loaded model %s %s in %.1f s", info.name, info.version, time.perf_counter() - t0)
+            cls._by_name[name] = (cls._cache[key], info.model_file, _mtime(info.model_file))
+            return cls._cache[key]
+
+    def warmup(self) -> None:
+        """Trace the compiled graphs (with and without saliency) and run them once."""
+        img = _phantom(self.size)
+        self.analyze([img], saliency=True)
+        self.analyze([img], saliency=False, gradcam_pp=False, faithfulness=False)
+
+    # ---- properties ----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> str:
+        """First 12 hex digits of the weights' sha256 (from the registry)."""
+        return self._version
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self._classes
+
+    @property
+    def metadata(self) -> dict:
+        return self._metadata
+
+    # ---- analysis ------------------------------------------------------------------
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """(N, C) logits -> calibrated probabilities (metadata temperature)."""
+        return softmax(logits, self.temperature)
+
+    def _model_probabilities(self, x: np.ndarray) -> np.ndarray:
+        # The faithfulness metric's model: plain forward (no TTA), calibrated.
+        return self.probabilities(self.graph.forward(x))
+
+    def analyze(self, images, *, saliency: bool = True, orientations: Sequence | None = None,
+                gradcam_pp: bool = True, faithfulness: bool = True,
+                batch_size: int = 32) -> list[SliceResult]:
+        """Classify and explain a batch of slices.
+
+        Args:
+            images: a sequence of (H, W) float arrays in [0, 1] or :class:`ml.imageio.Frame`
+                (a single one is accepted too). Sizes may differ.
+            saliency: compute the guided-backprop saliency map (about one more pass).
+            orientations: per image, a DICOM ImageOrientationPatient (6 floats) or None;
+                by default a Frame's ``meta["image_orientation_patient"]`` is used.
+            gradcam_pp: also map Grad-CAM++ back onto the original.
+            faithfulness: per-case deletion check of Grad-CAM against random maps.
+            batch_size: images per compiled call (the graph sees twice as many with TTA).
+
+        Returns:
+            One :class:`SliceResult` per image, in order.
+
+        Raises:
+            ValueError: an image is not 2-D, is empty, or holds non-finite values;
+                orientations has the wrong length.
+        """
+        items = self._as_items(images)
+        if orientations is not None and len(orientations) != len(items):
+            raise ValueError(f"orientations has {len(orientations)} entries for {len(items)} images")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, received: {batch_size}")
+        results: list[SliceResult] = []
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            orient = [orientations[start + i] if orientations is not None
+                      else meta.get("image_orientation_patient") for i, (_px, meta) in enumerate(chunk)]
+            results.extend(self._analyze_batch(chunk, orient, saliency, gradcam_pp, faithfulness))
+        return results
+
+    @staticmethod
+    def _as_items(images) -> list[tuple[np.ndarray, dict]]:
+        if isinstance(images, Frame) or (isinstance(images, np.ndarray) and images.ndim == 2):
+            images = [images]
+        items = []
+        for i, im in enumerate(images):
+            pixels, meta = (im.pixels, dict(im.meta)) if isinstance(im, Frame) else (im, {})
+            pixels = np.asarray(pixels, np.float32)
+            if pixels.ndim != 2 or pixels.size == 0:
+                raise ValueError(f"image {i}: expected a non-empty 2-D (H, W) array, received shape {pixels.shape}")
+            if not np.all(np.isfinite(pixels)):
+                raise ValueError(f"image {i}: holds NaN or infinite values")
+            items.append((pixels, meta))
+        return items
+
+    def _analyze_batch(self, chunk, orientations, saliency, gradcam_pp, faithfulness) -> list[SliceResult]:
+        from ml.explain.base_cam import to_original
+        from ml.explain.faithfulness import DeletionVsRandom
+        from ml.explain.region import describe_region, head_mask
+        from ml.explain.saliency import saliency_map
+
+        n = len(chunk)
+        t: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        clock = time.perf_counter
+        t0 = clock()
+        prepared = [prepare(px, self.size) for px, _ in chunk]
+        x = np.stack([p.x for p in prepared])[..., None]                # (N, S, S, 1)
+        t1 = clock()
+        t["preprocess"] = t1 - t0
+
+        out = self.graph(x, saliency=saliency)
+        probs = self.probabilities(out["logits"])                        # (N, C)
+        t2 = clock()
+        t["model"] = t2 - t1
+
+        verdicts = [self._assess(chunk[i], prepared[i].x, out["features"][i], out["logits"][i])
+                    for i in range(n)]
+        t3 = clock()
+        t["guard"] = t3 - t2
+
+        maps: dict[str, list] = {"gradcam": [to_original(out["gradcam"][i], prepared[i]) for i in range(n)]}
+        if gradcam_pp:
+            maps["gradcam_pp"] = [to_original(out["gradcam_pp"][i], prepared[i]) for i in range(n)]
+        t4 = clock()
+        t["maps"] = t4 - t3
+        if saliency:
+            maps["saliency"] = [to_original(saliency_map(out["input_gradients"][i]), prepared[i])
+                                for i in range(n)]
+        t5 = clock()
+        t["saliency"] = t5 - t4
+
+        regions = []
+        for i in range(n):
+            mask = head_mask(chunk[i][0])
+            regions.append({k: describe_region(v[i], chunk[i][0], orientations[i], mask=mask)
+                            for k, v in maps.items()})
+        t6 = clock()
+        t["region"] = t6 - t5
+
+        faith = [None] * n
+        if faithfulness:
+            cls = out["classes"]
+            base = self.probabilities(out["logits_plain"])[np.arange(n), cls]
+            faith = DeletionVsRandom()(x, out["gradcam"], cls, self._model_probabilities, base)
+        t["faithfulness"] = clock() - t6
+        per_slice = {k: v / n for k, v in t.items()}
+        per_slice["total"] = sum(per_slice.values())
+
+        results = []
+        for i in range(n):
+            predicted = self._classes[int(out["classes"][i])]
+            verdict = verdicts[i]
+            results.append(SliceResult(
+                label=predicted if verdict["in_distribution"] else NOT_BRAIN_MRI,
+                probabilities={c: float(p) for c, p in zip(self._classes, probs[i])},
+                confidence=float(probs[i].max()),
+                in_distribution=bool(verdict["in_distribution"]),
+                guard=verdict,
+                gradcam=maps["gradcam"][i],
+                gradcam_pp=maps["gradcam_pp"][i] if gradcam_pp else None,
+                saliency=maps["saliency"][i] if saliency else None,
+                region=regions[i]["gradcam"],
+                faithfulness=faith[i],
+                timings=dict(per_slice),
+                predicted_label=predicted,
+                regions=regions[i],
+            ))
+        return results
+
+    def _assess(self, item, x, features, logits) -> dict:
+        pixels, meta = item
+        if self.guard is None:
+            return {"in_distribution": True, "score": 0.0, "components": {},
+                    "reasons": ["no input guard configured for this model"]}
+        return self.guard.assess(pixels, x, features, logits, meta).as_dict()
+
+    def maps_for_inputs(self, x: np.ndarray, targets=None, *, saliency: bool = True) -> dict[str, Any]:
+        """Maps on the model-input grid for prepared inputs (for evaluation).
+
+        Args:
+            x: (N, S, S) or (N, S, S, 1) prepared inputs.
+            targets: (N,) class indices to explain, or None for the predicted class.
+
+        Returns:
+            The fused pass's arrays plus ``probabilities`` (N, C) and, with saliency,
+            ``saliency`` (N, S, S) (the seed's pipeline before mapping back).
+        """
+        from ml.explain.saliency import saliency_map
+
+        x = np.asarray(x, np.float32)
+        x = x[..., None] if x.ndim == 3 else x
+        out = self.graph(x, targets, saliency=saliency)
+        out["probabilities"] = self.probabilities(out["logits"])
+        if saliency:
+            maps = [saliency_map(g) for g in out["input_gradients"]]
+            out["saliency"] = np.stack(maps) if maps else np.zeros((0,) + x.shape[1:3], np.float32)
+        return out

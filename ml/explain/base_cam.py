@@ -1,0 +1,178 @@
+"""The shared base of the class-activation-map methods (Grad-CAM, Grad-CAM++).
+
+A CAM method differs from another only in how it weighs the channels of the target
+layer (:meth:`BaseCAM.channel_weights`); everything else lives here, in the shape of
+pytorch-grad-cam's ``base_cam.py``: find the target layer by name, one forward pass with
+a gradient tape, the left-right-flip test-time augmentation of :mod:`ml.predict`, and the
+mapping back onto the original image with no shift.
+
+The hooks are written in TensorFlow ops so that :class:`ml.explain.fused.FusedGraph`
+can evaluate every method inside one compiled graph; this module's own ``__call__`` is
+the plain, unfused reference the tests compare the fused pass against.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from ml.preprocess import Prepared, prepare, unprepare_map
+
+
+def find_layer(model, name: str):
+    """The layer of ``model`` called ``name``.
+
+    Raises:
+        ValueError: no such layer (the message lists the last few layer names, which
+            is where a target layer usually is).
+    """
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        tail = [layer.name for layer in model.layers[-8:]]
+        raise ValueError(
+            f"model {model.name!r} has no layer named {name!r}; its last layers are {tail}. "
+            "Grad-CAM finds its target layer by the name stored in metadata.json "
+            "('target_layer'); layers inside a nested sub-model are not supported."
+        ) from None
+
+
+def with_flips(x: tf.Tensor) -> tf.Tensor:
+    """(N, S, S, 1) -> (2N, S, S, 1): the batch then its left-right mirror (ml.predict order)."""
+    return tf.concat([x, tf.reverse(x, axis=[2])], axis=0)
+
+
+def merge_flips(y: tf.Tensor) -> tf.Tensor:
+    """(2N, ...) -> (N, ...): mean of an output and its mirror's, for outputs with no space axis."""
+    n = tf.shape(y)[0] // 2
+    return 0.5 * (y[:n] + y[n:])
+
+
+def merge_flipped_maps(m: tf.Tensor) -> tf.Tensor:
+    """(2N, h, w[, c]) -> (N, h, w[, c]): a map and its mirror's map, flipped back, averaged.
+
+    Flipping the mirror's map back puts both on the image's own grid. For a gradient
+    map this average is exactly the gradient of the TTA logit (the mean of the two
+    halves' logits) with respect to the image, because the flip is linear.
+    """
+    n = tf.shape(m)[0] // 2
+    return 0.5 * (m[:n] + tf.reverse(m[n:], axis=[2]))
+
+
+def normalise_map(m: np.ndarray) -> np.ndarray:
+    """Min-max scale a map to float32 [0, 1]; a flat (or empty) map becomes zeros."""
+    m = np.nan_to_num(np.asarray(m, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(m.min()), float(m.max())) if m.size else (0.0, 0.0)
+    if hi - lo <= 1e-12:
+        return np.zeros_like(m, dtype=np.float32)
+    return ((m - lo) / (hi - lo)).astype(np.float32)
+
+
+def to_original(coarse: np.ndarray, prepared: Prepared) -> np.ndarray:
+    """Map a (h, w) map over the model input onto the original (H, W) image, in [0, 1].
+
+    The map is min-max normalised, resized straight onto the head crop and pasted back
+    (ml.preprocess.unprepare_map undoes crop and resize with no shift); pixels outside
+    the crop are 0. The result is rescaled so that its peak is exactly 1.
+    """
+    heat = unprepare_map(normalise_map(coarse), prepared)
+    peak = float(heat.max()) if heat.size else 0.0
+    if peak <= 0.0:
+        return np.zeros(prepared.original_shape, np.float32)
+    return np.clip(heat / peak, 0.0, 1.0).astype(np.float32)
+
+
+class BaseCAM:
+    """A class-activation-map method; subclasses override :meth:`channel_weights`.
+
+    Args:
+        model: a Keras model mapping (N, S, S, 1) images in [0, 1] to (N, C) logits.
+        target_layer: name of the convolutional layer whose activations are weighed
+            (metadata.json ``target_layer``).
+        tta: follow ml.predict's left-right-flip convention (image + mirror, the
+            mirror's map flipped back, the two averaged).
+
+    Raises:
+        ValueError: the model has no layer called ``target_layer``.
+    """
+
+    name = "base"
+    paper = ""
+
+    def __init__(self, model, target_layer: str, *, tta: bool = True):
+        import keras
+
+        layer = find_layer(model, target_layer)
+        self.model = model
+        self.target_layer = target_layer
+        self.tta = bool(tta)
+        # (batch, h, w, channels) activations and (batch, C) logits from one forward pass.
+        self._grad_model = keras.Model(model.inputs[0], [layer.output, model.outputs[0]],
+                                       name=f"{model.name}_{self.name}")
+        self._compiled = tf.function(
+            self._raw_maps, reduce_retracing=True,
+            input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
+                             tf.TensorSpec([None], tf.int32)])
+
+    @classmethod
+    def from_metadata(cls, model, metadata: dict) -> "BaseCAM":
+        """Build with the target layer and TTA convention recorded in metadata.json."""
+        from ml.models import target_layer
+
+        name = metadata.get("target_layer") or target_layer(metadata.get("arch", "cnn"))
+        return cls(model, name, tta=metadata.get("tta") == "hflip")
+
+    # ---- the hook ------------------------------------------------------------------
+    @staticmethod
+    def channel_weights(activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+        """(B, h, w, K) activations and d score / d activations -> (B, K) channel weights."""
+        raise NotImplementedError
+
+    @classmethod
+    def cam_from_gradients(cls, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+        """(B, h, w, K), (B, h, w, K) -> (B, h, w): ReLU of the weighted channel sum."""
+        weights = cls.channel_weights(activations, grads)                 # (B, K)
+        return tf.nn.relu(tf.einsum("bhwk,bk->bhw", activations, weights))
+
+    # ---- the unfused reference pass ------------------------------------------------
+    def _raw_maps(self, x: tf.Tensor, targets: tf.Tensor):
+        xin = with_flips(x) if self.tta else x                            # (2N, S, S, 1)
+        with tf.GradientTape() as tape:
+            acts, logits = self._grad_model(xin, training=False)          # (2N, h, w, K), (2N, C)
+            merged = merge_flips(logits) if self.tta else logits          # (N, C)
+            predicted = tf.argmax(merged, axis=-1, output_type=tf.int32)
+            cls = tf.where(targets >= 0, targets, predicted)              # -1 means "predicted"
+            cls_all = tf.concat([cls, cls], 0) if self.tta else cls
+            # Samples are independent in inference mode, so the gradient of the sum gives
+            # every sample's own gradient in one backward pass.
+            score = tf.reduce_sum(tf.gather(logits, cls_all, batch_dims=1))
+        grads = tape.gradient(score, acts)                                # (2N, h, w, K)
+        cams = self.cam_from_gradients(acts, grads)                       # (2N, h, w)
+        if self.tta:
+            cams = merge_flipped_maps(cams)
+        return cams, cls
+
+    def __call__(self, x: np.ndarray, targets=None) -> tuple[np.ndarray, np.ndarray]:
+        """Coarse maps for a batch of prepared inputs.
+
+        Args:
+            x: (N, S, S) or (N, S, S, 1) float32 in [0, 1] (ml.preprocess.prepare outputs).
+            targets: (N,) class indices to explain, or None for the predicted class.
+
+        Returns:
+            maps (N, h, w) float32 in [0, 1] (min-max per map) and the explained class (N,).
+        """
+        x = np.asarray(x, np.float32)
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[-1] != 1:
+            raise ValueError(f"expected (N, S, S[, 1]) inputs, received shape {x.shape}")
+        t = np.full(len(x), -1, np.int32) if targets is None else np.asarray(targets, np.int32)
+        cams, cls = self._compiled(tf.constant(x), tf.constant(t))
+        return np.stack([normalise_map(c) for c in cams.numpy()]) if len(x) else cams.numpy(), cls.numpy()
+
+    def explain(self, image: np.ndarray, target: int | None = None) -> np.ndarray:
+        """Map for one original (H, W) image in [0, 1], on the original: (H, W) in [0, 1]."""
+        size = int(self._grad_model.inputs[0].shape[1])
+        prepared = prepare(image, size)
+        maps, _ = self(prepared.x[None], None if target is None else [target])
+        return to_original(maps[0], prepared)

@@ -1,0 +1,1 @@
+"""REST API v1 (DRF): token or session auth, permissions by role."""

@@ -1,0 +1,242 @@
+"""API shapes (DESIGN.md "REST API (v1)"). Read-only: writes go through scans.services."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from scans.models import Patient, Report, Scan, Study
+
+NOTICE = "Decision support only; not for diagnostic use. A radiologist reviews every finding."
+
+
+def _url(request, name: str, pk: int) -> str:
+    path = reverse(name, args=[pk])
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+def _file_url(request, field) -> str | None:
+    if not field or not field.name:
+        return None
+    return request.build_absolute_uri(field.url) if request is not None else field.url
+
+
+def _media_base(request) -> str:
+    return request.build_absolute_uri(settings.MEDIA_URL) if request is not None else settings.MEDIA_URL
+
+
+def _media(base: str, field) -> str | None:
+    return base + quote(field.name) if field and field.name else None
+
+
+def scan_rows(scans, request) -> list[dict]:
+    """ScanSerializer's output, built directly: a 200-slice report in a few milliseconds."""
+    base = _media_base(request)
+    rows = []
+    for scan in scans:
+        a = getattr(scan, "analysis", None)
+        rows.append({
+            "id": scan.pk, "series": scan.series_id, "instance_number": scan.instance_number,
+            "frame_index": scan.frame_index, "status": scan.status, "error": scan.error,
+            "label": a.label if a else None, "confidence": a.confidence if a else None,
+            "probabilities": a.probabilities if a else None, "in_distribution": a.in_distribution if a else None,
+            "image_url": _media(base, scan.image), "heatmap_url": _media(base, a.heatmap) if a else None,
+            "overlay_url": _media(base, a.overlay) if a else None,
+        })
+    return rows
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ["patient_id", "name", "birth_date", "sex"]
+
+
+class ProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    analyzed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    percent = serializers.IntegerField()
+
+
+class LinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+
+
+class ScanSerializer(serializers.ModelSerializer):
+    """A scan with its per-slice AI result (null fields until analysed)."""
+
+    label = serializers.SerializerMethodField()
+    confidence = serializers.SerializerMethodField()
+    probabilities = serializers.SerializerMethodField()
+    in_distribution = serializers.SerializerMethodField()
+    image_url = serializers.SerializerMethodField()
+    heatmap_url = serializers.SerializerMethodField()
+    overlay_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Scan
+        fields = ["id", "series", "instance_number", "frame_index", "status", "error", "label", "confidence",
+                  "probabilities", "in_distribution", "image_url", "heatmap_url", "overlay_url"]
+
+    def _analysis(self, scan):
+        return getattr(scan, "analysis", None) if hasattr(scan, "analysis") else None
+
+    def get_label(self, scan) -> str | None:
+        a = self._analysis(scan)
+        return a.label if a else None
+
+    def get_confidence(self, scan) -> float | None:
+        a = self._analysis(scan)
+        return a.confidence if a else None
+
+    def get_probabilities(self, scan) -> dict | None:
+        a = self._analysis(scan)
+        return a.probabilities if a else None
+
+    def get_in_distribution(self, scan) -> bool | None:
+        a = self._analysis(scan)
+        return a.in_distribution if a else None
+
+    def get_image_url(self, scan) -> str | None:
+        return _file_url(self.context.get("request"), scan.image)
+
+    def get_heatmap_url(self, scan) -> str | None:
+        a = self._analysis(scan)
+        return _file_url(self.context.get("request"), a.heatmap) if a else None
+
+    def get_overlay_url(self, scan) -> str | None:
+        a = self._analysis(scan)
+        return _file_url(self.context.get("request"), a.overlay) if a else None
+
+
+class StudySerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    patient = PatientSerializer()
+    progress = serializers.SerializerMethodField()
+    report = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Study
+        fields = ["id", "url", "patient", "status", "progress", "study_date", "description", "modality",
+                  "created_at", "report"]
+
+    def get_url(self, study) -> str:
+        return _url(self.context.get("request"), "api:study-detail", study.pk)
+
+    def get_progress(self, study) -> dict:
+        p = study.progress
+        return {"total": p.total, "analyzed": p.analyzed, "failed": p.failed, "percent": p.percent}
+
+    def get_report(self, study) -> dict | None:
+        report = next((r for r in study.reports.all() if r.is_current), None)
+        if report is None:
+            return None
+        return {"id": report.pk, "url": _url(self.context.get("request"), "api:report-detail", report.pk)}
+
+
+class StudyDetailSerializer(StudySerializer):
+    scans = serializers.SerializerMethodField()
+
+    class Meta(StudySerializer.Meta):
+        fields = StudySerializer.Meta.fields + ["scans"]
+
+    @extend_schema_field(ScanSerializer(many=True))
+    def get_scans(self, study) -> list[dict]:
+        return scan_rows(study.scans.all(), self.context.get("request"))
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    """A report in lists: finding and status, no per-scan detail."""
+
+    url = serializers.SerializerMethodField()
+    study = serializers.SerializerMethodField()
+    finding = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Report
+        fields = ["id", "url", "version", "study", "status", "finding", "created_at", "signed_at"]
+
+    def get_url(self, report) -> str:
+        return _url(self.context.get("request"), "api:report-detail", report.pk)
+
+    def get_study(self, report) -> dict:
+        study = report.study
+        return {"id": study.pk, "url": _url(self.context.get("request"), "api:study-detail", study.pk),
+                "patient": PatientSerializer(study.patient).data, "description": study.description,
+                "study_date": study.study_date}
+
+    def get_finding(self, report) -> dict | None:
+        if not report.label:
+            return None
+        return {"label": report.label, "confidence": report.confidence, "probabilities": report.probabilities}
+
+
+class ReportDetailSerializer(ReportSerializer):
+    scans = serializers.SerializerMethodField()
+    explanation = serializers.SerializerMethodField()
+    model = serializers.SerializerMethodField()
+    review = serializers.SerializerMethodField()
+    failure_reason = serializers.CharField()
+    notice = serializers.SerializerMethodField()
+
+    class Meta(ReportSerializer.Meta):
+        fields = ReportSerializer.Meta.fields + ["scans", "explanation", "model", "review", "failure_reason", "notice"]
+
+    @extend_schema_field(ScanSerializer(many=True))
+    def get_scans(self, report) -> list[dict]:
+        return scan_rows(report.study.scans.all(), self.context.get("request"))
+
+    def get_explanation(self, report) -> dict:
+        return {"text": report.explanation_text, "provider": report.explanation_provider,
+                "model": report.explanation_model, "prompt_version": report.explanation_prompt_version,
+                "fallback_reason": report.explanation_fallback_reason or None,
+                "pending": report.explanation_pending}
+
+    def get_model(self, report) -> dict:
+        return {"name": report.model_name, "version": report.model_version}
+
+    def get_review(self, report) -> dict:
+        return {
+            "findings": report.findings, "impression": report.impression,
+            "reviewed_by": report.reviewed_by.get_username() if report.reviewed_by else None,
+            "reviewed_at": report.reviewed_at,
+            "signed_by": report.signed_by.get_username() if report.signed_by else None,
+            "signed_at": report.signed_at, "is_editable": report.is_editable,
+            "previous_version": report.previous_id,
+        }
+
+    def get_notice(self, report) -> str:
+        return NOTICE
+
+
+class UploadRequestSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False,
+                                  help_text="DICOM, JPEG, PNG or ZIP files (repeat the field).")
+    patient_id = serializers.CharField(required=False, max_length=64, allow_blank=True)
+    patient_name = serializers.CharField(required=False, max_length=200, allow_blank=True)
+    patient_birth_date = serializers.DateField(required=False, allow_null=True)
+    patient_sex = serializers.ChoiceField(choices=["F", "M", "O", ""], required=False)
+    study_description = serializers.CharField(required=False, max_length=200, allow_blank=True)
+    study_date = serializers.DateField(required=False, allow_null=True)
+
+
+class RejectedSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class UploadResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    studies = LinkSerializer(many=True)
+    accepted = serializers.IntegerField()
+    rejected = RejectedSerializer(many=True)
+
+
+class ReviewSerializer(serializers.Serializer):
+    findings = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
+    impression = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")

@@ -1,0 +1,155 @@
+"""API views: parse, call a scans.services verb or a selector, serialise. No logic here."""
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from scans import selectors, services
+from scans.api.filters import ReportFilter, StudyFilter
+from scans.api.permissions import IsClinicUser, IsRadiologist
+from scans.api.serializers import (
+    ReportDetailSerializer, ReportSerializer, ReviewSerializer, StudyDetailSerializer, StudySerializer,
+    UploadRequestSerializer, UploadResultSerializer,
+)
+from scans.models import Report, Study, Upload, Via
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class TokenView(ObtainAuthToken):
+    """POST {username, password} -> {"token": "..."}; then send ``Authorization: Token <token>``."""
+
+
+def _upload_body(request, upload: Upload, studies) -> dict:
+    links = [{"id": s.pk, "url": request.build_absolute_uri(s.get_absolute_url())} for s in studies]
+    return {"id": upload.pk, "studies": links, "accepted": upload.accepted, "rejected": upload.rejected}
+
+
+class UploadView(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+    permission_classes = [IsClinicUser]
+
+    @extend_schema(request=UploadRequestSerializer, responses={202: UploadResultSerializer})
+    def post(self, request):
+        form = UploadRequestSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
+        form.is_valid(raise_exception=True)
+        fields = {k: v for k, v in form.validated_data.items() if k != "files"}
+        result = services.register_upload(request.user, form.validated_data["files"], fields, via=Via.API)
+        return Response(_upload_body(request, result.upload, result.studies), status=status.HTTP_202_ACCEPTED)
+
+
+class UploadDetailView(APIView):
+    permission_classes = [IsClinicUser]
+
+    @extend_schema(responses=UploadResultSerializer)
+    def get(self, request, pk: int):
+        try:
+            upload = selectors.upload_detail(pk)
+        except Upload.DoesNotExist:
+            raise Http404 from None
+        return Response(_upload_body(request, upload, selectors.studies_of_upload(upload)))
+
+
+class StudyViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = StudySerializer
+    filterset_class = StudyFilter
+    pagination_class = Pagination
+
+    def get_queryset(self):
+        qs = selectors.studies().prefetch_related("reports")
+        if self.action == "retrieve":
+            return qs.prefetch_related("scans__analysis")
+        return qs
+
+    def get_serializer_class(self):
+        return StudyDetailSerializer if self.action == "retrieve" else StudySerializer
+
+
+class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = ReportSerializer
+    filterset_class = ReportFilter
+    pagination_class = Pagination
+    queryset = Report.objects.none()
+
+    def get_queryset(self):
+        return selectors.reports()
+
+    def _report(self, pk) -> Report:
+        try:
+            return selectors.report_for_api(int(pk))
+        except (Report.DoesNotExist, ValueError):
+            raise Http404 from None
+
+    @extend_schema(responses=ReportDetailSerializer)
+    def retrieve(self, request, pk=None):
+        report = self._report(pk)
+        services.record_view(report, request.user, via=Via.API, ip_address=_client_ip(request))
+        return Response(ReportDetailSerializer(report, context={"request": request}).data)
+
+    def _act(self, request, pk, verb, *args):
+        report = self._report(pk)
+        try:
+            result = verb(report, request.user, *args, via=Via.API)
+        except services.ServiceError as exc:
+            raise Conflict(str(exc)) from None
+        fresh = selectors.report_for_api(result.pk)
+        return Response(ReportDetailSerializer(fresh, context={"request": request}).data)
+
+    @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
+    def sign(self, request, pk=None):
+        """Sign (radiologist only). Optional findings/impression are saved first."""
+        body = ReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if {"findings", "impression"} & set(request.data):
+            self._act(request, pk, services.update_review, body.validated_data["findings"],
+                      body.validated_data["impression"])
+        return self._act(request, pk, services.sign_report)
+
+    @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
+    def review(self, request, pk=None):
+        """Save findings and impression without signing (radiologist only)."""
+        body = ReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._act(request, pk, services.update_review, body.validated_data["findings"],
+                         body.validated_data["impression"])
+
+    @extend_schema(request=ReviewSerializer, responses={201: ReportDetailSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
+    def amend(self, request, pk=None):
+        """Amend a signed report: a new signed version; the old one is kept."""
+        body = ReviewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        response = self._act(request, pk, services.amend_report, body.validated_data["findings"],
+                             body.validated_data["impression"])
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+    @extend_schema(request=None, responses={202: ReportDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def explanation(self, request, pk=None):
+        """Ask for a new LLM explanation; the old text stays until the new one arrives."""
+        response = self._act(request, pk, services.regenerate_explanation)
+        response.status_code = status.HTTP_202_ACCEPTED
+        return response

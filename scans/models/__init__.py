@@ -1,0 +1,21 @@
+"""The BrainAI domain. Rows are written only through scans.services."""
+from scans.models.audit import AuditEvent
+from scans.models.choices import (
+    TUMOUR_LABELS,
+    AuditAction,
+    Label,
+    ReportStatus,
+    ScanStatus,
+    StudyStatus,
+    Via,
+)
+from scans.models.clinical import (
+    PROGRESS_ANNOTATIONS, STUDY_PROGRESS_ANNOTATIONS, Patient, Progress, Scan, Series, Study, Upload,
+)
+from scans.models.results import Analysis, Report
+
+__all__ = [
+    "Analysis", "AuditAction", "AuditEvent", "Label", "PROGRESS_ANNOTATIONS", "Patient", "Progress",
+    "Report", "ReportStatus", "STUDY_PROGRESS_ANNOTATIONS", "Scan", "ScanStatus", "Series", "Study", "StudyStatus", "TUMOUR_LABELS",
+    "Upload", "Via",
+]

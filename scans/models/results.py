@@ -1,0 +1,139 @@
+"""What the pipeline produces: one Analysis per scan, Report versions per study."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from scans.models.choices import Label, ReportStatus, TUMOUR_LABELS
+from scans.models.clinical import Scan, Study
+
+
+class Analysis(models.Model):
+    """The model's result for one scan. One row per scan (re-runs replace it)."""
+
+    scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="analysis")
+    model_name = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=100)
+    label = models.CharField(max_length=20, choices=Label.choices)
+    probabilities = models.JSONField(default=dict)  # class -> calibrated probability
+    confidence = models.FloatField()
+    in_distribution = models.BooleanField()
+    guard = models.JSONField(default=dict, blank=True)  # input guard scores
+    region = models.JSONField(default=dict, blank=True)  # where the heatmap peaks, in words
+    # Deletion check of the heatmap against random maps: {"map_auc", "random_auc", "gain", ...}
+    faithfulness = models.JSONField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True)  # seconds per stage
+    heatmap = models.FileField(upload_to="heatmaps/", max_length=200, blank=True)
+    overlay = models.FileField(upload_to="overlays/", max_length=200, blank=True)
+    saliency = models.FileField(upload_to="saliency/", max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "analyses"
+        ordering = ["scan"]
+
+    def __str__(self):
+        return f"Analysis of scan {self.scan_id}: {self.label}"
+
+    @property
+    def is_positive(self) -> bool:
+        return self.label in TUMOUR_LABELS
+
+    @property
+    def faithfulness_score(self) -> float | None:
+        """0-1: how much deleting the highlighted region hurt the model, relative to
+        deleting random regions (1 = the heatmap found what mattered; 0 = no better than
+        random). None when not measured."""
+        f = self.faithfulness or {}
+        try:
+            gain, rnd = float(f["gain"]), float(f["random_auc"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return max(0.0, min(1.0, gain / rnd)) if rnd > 0 else 0.0
+
+
+class Report(models.Model):
+    """One version of a study's report. Amendments add versions; old ones are kept."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
+    version = models.PositiveIntegerField(default=1)
+    is_current = models.BooleanField(default=True)
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="amendment"
+    )
+    status = models.CharField(max_length=20, choices=ReportStatus.choices, default=ReportStatus.PROCESSING)
+    failure_reason = models.TextField(blank=True)
+
+    # AI finding for the study: the slice the model finds most suspicious decides it.
+    label = models.CharField(max_length=20, choices=Label.choices, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    probabilities = models.JSONField(default=dict, blank=True)
+    key_scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    model_name = models.CharField(max_length=100, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+
+    # LLM explanation, built from structured results only (never PHI).
+    explanation_text = models.TextField(blank=True)
+    explanation_provider = models.CharField(max_length=40, blank=True)
+    explanation_model = models.CharField(max_length=100, blank=True)
+    explanation_prompt_version = models.CharField(max_length=40, blank=True)
+    explanation_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    explanation_fallback_reason = models.TextField(blank=True)
+    explanation_llm_attempts = models.PositiveSmallIntegerField(default=0)
+    explanation_requested_at = models.DateTimeField(null=True, blank=True)
+    explanation_generated_at = models.DateTimeField(null=True, blank=True)
+    explanation_task_attempts = models.PositiveSmallIntegerField(default=0)
+
+    # The radiologist's part.
+    findings = models.TextField(blank=True)
+    impression = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="report_unique_version"),
+            models.UniqueConstraint(fields=["study"], condition=Q(is_current=True), name="report_one_current_per_study"),
+        ]
+        indexes = [models.Index(fields=["is_current", "status"])]
+
+    def __str__(self):
+        return f"Report {self.pk} (study {self.study_id}, v{self.version})"
+
+    def get_absolute_url(self):
+        return reverse("api:report-detail", args=[self.pk])
+
+    @property
+    def is_editable(self) -> bool:
+        """The radiologist may edit findings/impression only while it awaits review."""
+        return self.is_current and self.status == ReportStatus.AWAITING_REVIEW
+
+    @property
+    def is_signed(self) -> bool:
+        return self.status in (ReportStatus.SIGNED, ReportStatus.AMENDED)
+
+    @property
+    def is_amendable(self) -> bool:
+        return self.is_current and self.is_signed
+
+    @property
+    def is_positive(self) -> bool:
+        return self.label in TUMOUR_LABELS
+
+    @property
+    def is_low_confidence(self) -> bool:
+        return self.confidence is not None and self.confidence < settings.BRAINAI_LOW_CONFIDENCE
+
+    @property
+    def explanation_pending(self) -> bool:
+        return self.explanation_requested_at is not None and (
+            self.explanation_generated_at is None or self.explanation_generated_at < self.explanation_requested_at
+        )

@@ -1,0 +1,35 @@
+"""Who may do what. Groups: ``staff`` (upload, view), ``radiologist`` (also review, sign).
+
+Admins (``is_staff``/superuser) use the Django admin and may do what staff do.
+"""
+from __future__ import annotations
+
+STAFF = "staff"
+RADIOLOGIST = "radiologist"
+GROUPS = (STAFF, RADIOLOGIST)
+
+
+def _groups(user) -> set[str]:
+    cached = getattr(user, "_brainai_groups", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True)) if user.is_authenticated else set()
+        user._brainai_groups = cached
+    return cached
+
+
+def is_clinic_user(user) -> bool:
+    """May upload and view studies, reports and images."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or user.is_staff or bool(_groups(user) & set(GROUPS))
+
+
+def is_radiologist(user) -> bool:
+    """May edit the review, sign and amend reports."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or RADIOLOGIST in _groups(user)
+
+
+def is_admin(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))

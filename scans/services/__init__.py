@@ -1,0 +1,24 @@
+"""Every state change of the BrainAI domain, one function per verb.
+
+Views, API views, admin actions, tasks and management commands all call these.
+"""
+from scans.services.analysis import (
+    ScanResult, claim_batch, complete_analysis, mark_failed, record_analyses, record_scan_error,
+    rerun_analysis,
+)
+from scans.services.audit import audit, record_view
+from scans.services.housekeeping import requeue_stalled
+from scans.services.errors import InvalidState, PermissionDenied, ServiceError
+from scans.services.reports import (
+    amend_report, count_explanation_attempt, explanation_due, finalize_report, record_explanation,
+    regenerate_explanation, sign_report, update_review,
+)
+from scans.services.uploads import UploadResult, register_upload
+
+__all__ = [
+    "InvalidState", "PermissionDenied", "ScanResult", "ServiceError", "UploadResult",
+    "amend_report", "audit", "claim_batch", "complete_analysis", "count_explanation_attempt",
+    "explanation_due", "finalize_report", "mark_failed", "record_analyses", "record_explanation",
+    "record_scan_error", "record_view", "regenerate_explanation", "register_upload", "requeue_stalled",
+    "rerun_analysis", "sign_report", "update_review",
+]

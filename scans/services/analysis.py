@@ -1,0 +1,270 @@
+"""Analysis state changes: claiming scans for the gpu worker, storing results, the
+study's AI finding, re-runs and failures."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.exceptions import PermissionDenied
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from scans import roles
+from scans.models import (
+    Analysis, AuditAction, Label, Report, ReportStatus, Scan, ScanStatus, Study, StudyStatus, Via,
+)
+from scans.services.audit import audit
+from scans.services.errors import InvalidState
+from scans.services.queue import ANALYZE_STUDY, EXPLAIN_REPORT, enqueue
+
+logger = logging.getLogger(__name__)
+
+SCAN_ORDER = ("series_id", "instance_number", "frame_index", "id")
+
+
+@dataclass
+class ScanResult:
+    """What the worker hands back for one scan: the ml SliceResult and rendered PNGs."""
+
+    scan_id: int
+    result: object  # ml.analyzer.SliceResult
+    heatmap_png: bytes
+    overlay_png: bytes
+    saliency_png: bytes | None = None
+
+
+def jsonable(value):
+    """numpy scalars/arrays and tuples -> plain JSON types (results go into JSONFields)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"array{list(value.shape)}"
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _locking(qs):
+    """SELECT ... FOR UPDATE SKIP LOCKED where the database has it (PostgreSQL)."""
+    if connection.features.has_select_for_update_skip_locked:
+        return qs.select_for_update(skip_locked=True)
+    return qs
+
+
+def claim_batch(study_id: int, batch_size: int, max_attempts: int) -> list[Scan]:
+    """Take the next pending scans of a study and count an attempt on each.
+
+    Scans already tried ``max_attempts`` times are marked failed instead, so a poison
+    image that kills the worker is given up on rather than requeued for ever.
+    """
+    with transaction.atomic():
+        pending = Scan.objects.filter(study_id=study_id, status=ScanStatus.PENDING)
+        for scan in _locking(pending.filter(attempts__gte=max_attempts)):
+            _fail_scan(scan, f"gave up after {scan.attempts} attempts" + (f"; last error: {scan.error}" if scan.error else ""))
+        ids = list(_locking(pending.filter(attempts__lt=max_attempts)).order_by(*SCAN_ORDER)
+                   .values_list("pk", flat=True)[:batch_size])
+        Scan.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
+        return list(Scan.objects.filter(pk__in=ids).order_by(*SCAN_ORDER))
+
+
+def _fail_scan(scan: Scan, reason: str) -> None:
+    scan.status = ScanStatus.FAILED
+    scan.error = reason[:2000]
+    scan.save(update_fields=["status", "error"])
+
+
+def record_scan_error(scan_id: int, reason: str, *, final: bool) -> None:
+    """A scan's analysis raised: fail it now (``final``) or keep the reason for the next try."""
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().filter(pk=scan_id, status=ScanStatus.PENDING).first()
+        if scan is None:
+            return
+        if final:
+            _fail_scan(scan, reason)
+        else:
+            scan.error = reason[:2000]
+            scan.save(update_fields=["error"])
+
+
+def record_analyses(results: list[ScanResult], *, model_name: str, model_version: str) -> int:
+    """Store one Analysis per scan (replacing any earlier one); returns how many were stored.
+
+    Idempotent: a scan no longer pending (already analysed, failed or re-queued) is skipped.
+    """
+    if not results:
+        return 0
+    by_id = {r.scan_id: r for r in results}
+    with transaction.atomic():
+        ids = list(_locking(Scan.objects.filter(pk__in=by_id, status=ScanStatus.PENDING)).values_list("pk", flat=True))
+        Analysis.objects.filter(scan_id__in=ids).delete()
+        rows = [_analysis_row(by_id[pk], model_name, model_version) for pk in ids]
+        Analysis.objects.bulk_create(rows)
+        Scan.objects.filter(pk__in=ids).update(status=ScanStatus.ANALYZED, analyzed_at=timezone.now(), error="")
+    return len(rows)
+
+
+def _save_png(folder: str, scan_id: int, data: bytes | None) -> str:
+    if not data:
+        return ""
+    name = f"{folder}/{scan_id % 1000:03d}/{scan_id}.png"
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+def _analysis_row(item: ScanResult, model_name: str, model_version: str) -> Analysis:
+    r = item.result
+    return Analysis(
+        scan_id=item.scan_id,
+        model_name=model_name,
+        model_version=str(model_version),
+        label=str(r.label),
+        probabilities=jsonable(dict(r.probabilities)),
+        confidence=float(r.confidence),
+        in_distribution=bool(r.in_distribution),
+        guard=jsonable(getattr(r, "guard", None) or {}),
+        region=jsonable(getattr(r, "region", None) or {}),
+        faithfulness=jsonable(getattr(r, "faithfulness", None)),
+        timings=jsonable(getattr(r, "timings", None) or {}),
+        heatmap=_save_png("heatmaps", item.scan_id, item.heatmap_png),
+        overlay=_save_png("overlays", item.scan_id, item.overlay_png),
+        saliency=_save_png("saliency", item.scan_id, item.saliency_png),
+    )
+
+
+def study_finding(analyses: list[Analysis]) -> Analysis | None:
+    """The slice that decides the study's AI finding.
+
+    Among in-distribution slices, the one the model finds least likely to be tumour-free
+    (lowest calibrated p(notumor)); if the guard rejected every slice, the most
+    confident rejection (the study is then ``not_brain_mri``).
+    """
+    in_dist = [a for a in analyses if a.in_distribution and a.label != Label.NOT_BRAIN_MRI]
+    if in_dist:
+        return min(in_dist, key=lambda a: (float(a.probabilities.get(Label.NOTUMOR, 0.0)), -a.confidence, a.scan_id))
+    if analyses:
+        return max(analyses, key=lambda a: (a.confidence, -a.scan_id))
+    return None
+
+
+def complete_analysis(study_id: int) -> Report | None:
+    """When no scan is pending: set the report's AI finding and queue the explanation.
+
+    Returns the report when this call moved it on; None when there is nothing to do
+    (scans still pending, or another call already did it).
+    """
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study_id)
+        if study.status != StudyStatus.ANALYZING:
+            return None
+        if study.scans.filter(status=ScanStatus.PENDING).exists():
+            return None
+        report = Report.objects.select_for_update().get(study=study, is_current=True)
+        analyses = list(Analysis.objects.filter(scan__study=study, scan__status=ScanStatus.ANALYZED))
+        key = study_finding(analyses)
+        if key is None:
+            errors = sorted({e for e in study.scans.values_list("error", flat=True) if e})
+            _fail_study(study, report, "no image could be analysed" + (": " + "; ".join(errors[:3]) if errors else ""))
+            audit(AuditAction.ANALYSIS_FAILED, None, via=Via.WORKER, report=report)
+            return report
+        label = Label.NOT_BRAIN_MRI if not (key.in_distribution and key.label != Label.NOT_BRAIN_MRI) else key.label
+        report.label = label
+        report.confidence = key.confidence
+        report.probabilities = key.probabilities
+        report.key_scan_id = key.scan_id
+        report.model_name, report.model_version = key.model_name, key.model_version
+        report.explanation_requested_at = timezone.now()
+        report.save()
+        study.status = StudyStatus.EXPLAINING
+        study.save(update_fields=["status", "updated_at"])
+        enqueue(EXPLAIN_REPORT, report.pk)
+        return report
+
+
+def _fail_study(study: Study, report: Report | None, reason: str) -> None:
+    study.scans.filter(status=ScanStatus.PENDING).update(status=ScanStatus.FAILED, error=reason[:2000])
+    study.status = StudyStatus.FAILED
+    study.save(update_fields=["status", "updated_at"])
+    if report is not None:
+        report.status = ReportStatus.FAILED
+        report.failure_reason = reason[:2000]
+        report.save(update_fields=["status", "failure_reason", "updated_at"])
+
+
+def reopen_study(study: Study) -> None:
+    """Put a study back to analysing: new images arrived, or a re-run was asked for."""
+    study.status = StudyStatus.ANALYZING
+    study.save(update_fields=["status", "updated_at"])
+    Report.objects.filter(study=study, is_current=True).update(
+        status=ReportStatus.PROCESSING, failure_reason="", label="", confidence=None, probabilities={},
+        key_scan=None, model_name="", model_version="", explanation_text="", explanation_provider="",
+        explanation_model="", explanation_prompt_version="", explanation_latency_ms=None,
+        explanation_fallback_reason="", explanation_requested_at=None, explanation_generated_at=None,
+        explanation_task_attempts=0, updated_at=timezone.now(),
+    )
+
+
+def rerun_analysis(study: Study, user, *, via: Via = Via.ADMIN) -> Study:
+    """Analyse every scan of a study again (e.g. after a model update or a failure)."""
+    if not (roles.is_admin(user) or roles.is_radiologist(user)):
+        raise PermissionDenied("only admins and radiologists may re-run an analysis")
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=study.pk)
+        report = study.reports.filter(is_current=True).first()
+        if report is not None and report.is_signed:
+            raise InvalidState(f"study {study.pk} is signed; amend the report instead of re-running")
+        old = list(Analysis.objects.filter(scan__study=study))
+        Analysis.objects.filter(pk__in=[a.pk for a in old]).delete()
+        transaction.on_commit(lambda: _delete_files(old))
+        study.scans.update(status=ScanStatus.PENDING, attempts=0, error="", analyzed_at=None)
+        if report is None:
+            Report.objects.create(study=study, version=1)
+        reopen_study(study)
+        audit(AuditAction.RERUN_ANALYSIS, user, via=via, study=study)
+        enqueue(ANALYZE_STUDY, study.pk)
+    return study
+
+
+def _delete_files(analyses: list[Analysis]) -> None:
+    for a in analyses:
+        for f in (a.heatmap, a.overlay, a.saliency):
+            if f and f.name:
+                f.storage.delete(f.name)
+
+
+def mark_failed(scan_or_study, user, reason: str, *, via: Via = Via.ADMIN):
+    """Give up on a scan or a whole study, with a reason people will read.
+
+    ``user`` None means the pipeline itself (after its retries ran out).
+    """
+    reason = (reason or "").strip() or "marked failed"
+    if user is not None and not roles.is_admin(user):
+        raise PermissionDenied("only admins may mark scans or studies failed")
+    if isinstance(scan_or_study, Scan):
+        return _mark_scan_failed(scan_or_study, user, reason, via)
+    with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=scan_or_study.pk)
+        report = study.reports.filter(is_current=True).first()
+        if report is not None and report.is_signed:
+            raise InvalidState(f"study {study.pk} is signed; a signed report cannot be marked failed")
+        _fail_study(study, report, reason)
+        action = AuditAction.MARK_FAILED if user is not None else AuditAction.ANALYSIS_FAILED
+        audit(action, user, via=via, study=study, report=report)
+    return study
+
+
+def _mark_scan_failed(scan: Scan, user, reason: str, via: Via) -> Scan:
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().get(pk=scan.pk)
+        _fail_scan(scan, reason)
+        audit(AuditAction.MARK_FAILED, user, via=via, study=scan.study, scan=scan.pk)
+    complete_analysis(scan.study_id)  # the last pending scan may just have been failed
+    return scan

@@ -1,0 +1,167 @@
+"""Report state changes: explanation, finalisation, review, sign-off, amendment."""
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from scans import roles
+from scans.models import AuditAction, Report, ReportStatus, StudyStatus, Via
+from scans.services.audit import audit
+from scans.services.errors import InvalidState
+from scans.services.queue import EXPLAIN_REPORT, FINALIZE_REPORT, enqueue
+
+_EXPLANATION_FIELDS = ("text", "provider", "model", "prompt_version", "latency_ms", "fallback_reason", "attempts")
+
+
+def _locked(report: Report) -> Report:
+    return Report.objects.select_for_update().select_related("study").get(pk=report.pk)
+
+
+def _require_radiologist(user, what: str) -> None:
+    if not roles.is_radiologist(user):
+        raise PermissionDenied(f"only radiologists may {what}")
+
+
+def explanation_due(report_id: int) -> Report | None:
+    """The report if it still wants an explanation (so a repeated task does nothing)."""
+    report = Report.objects.select_related("study", "key_scan").filter(pk=report_id).first()
+    if report is None or not report.explanation_pending or report.status == ReportStatus.FAILED:
+        return None
+    return report
+
+
+def count_explanation_attempt(report_id: int) -> int:
+    """Count one more try of the llm task for this report; returns the new count."""
+    with transaction.atomic():
+        report = Report.objects.select_for_update().get(pk=report_id)
+        report.explanation_task_attempts += 1
+        report.save(update_fields=["explanation_task_attempts"])
+        return report.explanation_task_attempts
+
+
+def record_explanation(report_id: int, explanation, *, requested_at=None) -> Report | None:
+    """Store an ml.llm Explanation and queue the report's finalisation.
+
+    ``requested_at`` is the request this explanation answers: if a newer regeneration
+    was asked for meanwhile, it is stored anyway and that newer task overwrites it.
+    """
+    with transaction.atomic():
+        report = Report.objects.select_for_update().filter(pk=report_id).first()
+        if report is None or report.is_signed or report.status == ReportStatus.FAILED:
+            return None
+        values = {name: getattr(explanation, name, None) for name in _EXPLANATION_FIELDS}
+        report.explanation_text = values["text"] or ""
+        report.explanation_provider = (values["provider"] or "")[:40]
+        report.explanation_model = (values["model"] or "")[:100]
+        report.explanation_prompt_version = str(values["prompt_version"] or "")[:40]
+        report.explanation_latency_ms = int(values["latency_ms"]) if values["latency_ms"] is not None else None
+        report.explanation_fallback_reason = values["fallback_reason"] or ""
+        report.explanation_llm_attempts = int(values["attempts"] or 0)
+        now = timezone.now()
+        latest = report.explanation_requested_at
+        if latest and requested_at and latest > requested_at:
+            report.explanation_generated_at = requested_at  # a newer request stays pending
+        else:
+            report.explanation_generated_at = max(now, latest or now)
+        report.save()
+        if report.status == ReportStatus.PROCESSING:
+            enqueue(FINALIZE_REPORT, report.pk)
+        return report
+
+
+def finalize_report(report_id: int) -> Report | None:
+    """processing -> awaiting_review once the finding and the explanation are in."""
+    with transaction.atomic():
+        report = Report.objects.select_for_update().select_related("study").filter(pk=report_id).first()
+        if report is None or report.status != ReportStatus.PROCESSING or not report.label:
+            return None
+        if report.explanation_generated_at is None:
+            return None
+        report.status = ReportStatus.AWAITING_REVIEW
+        report.save(update_fields=["status", "updated_at"])
+        study = report.study
+        study.status = StudyStatus.AWAITING_REVIEW
+        study.save(update_fields=["status", "updated_at"])
+        return report
+
+
+def update_review(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL) -> Report:
+    """Save the radiologist's findings and impression (before sign-off)."""
+    _require_radiologist(user, "edit a report")
+    with transaction.atomic():
+        report = _locked(report)
+        if not report.is_editable:
+            raise InvalidState(f"report {report.pk} is {report.get_status_display().lower()}; it cannot be edited")
+        report.findings = (findings or "").strip()
+        report.impression = (impression or "").strip()
+        report.reviewed_by = user
+        report.reviewed_at = timezone.now()
+        report.save(update_fields=["findings", "impression", "reviewed_by", "reviewed_at", "updated_at"])
+        audit(AuditAction.UPDATE_REVIEW, user, via=via, report=report)
+    return report
+
+
+def sign_report(report: Report, user, *, via: Via = Via.PORTAL) -> Report:
+    """Sign the report. From now on it is only amended, never edited."""
+    _require_radiologist(user, "sign a report")
+    with transaction.atomic():
+        report = _locked(report)
+        if not report.is_editable:
+            raise InvalidState(f"report {report.pk} is {report.get_status_display().lower()}; only a report awaiting review can be signed")
+        now = timezone.now()
+        report.status = ReportStatus.SIGNED
+        report.signed_by = user
+        report.signed_at = now
+        if report.reviewed_by_id is None:
+            report.reviewed_by, report.reviewed_at = user, now
+        report.save()
+        report.study.status = StudyStatus.SIGNED
+        report.study.save(update_fields=["status", "updated_at"])
+        audit(AuditAction.SIGN_REPORT, user, via=via, report=report, version=report.version)
+    return report
+
+
+def amend_report(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL) -> Report:
+    """Create a signed amendment: a new current version; the old one is kept unchanged."""
+    _require_radiologist(user, "amend a report")
+    with transaction.atomic():
+        old = _locked(report)
+        if not old.is_amendable:
+            raise InvalidState(f"report {old.pk} is not the current signed version; only that can be amended")
+        Report.objects.filter(pk=old.pk).update(is_current=False)
+        now = timezone.now()
+        new = Report.objects.get(pk=old.pk)
+        new.pk = None
+        new.id = None
+        new._state.adding = True
+        new.version = old.version + 1
+        new.is_current = True
+        new.previous = old
+        new.status = ReportStatus.AMENDED
+        new.findings = (findings or "").strip()
+        new.impression = (impression or "").strip()
+        new.reviewed_by, new.reviewed_at = user, now
+        new.signed_by, new.signed_at = user, now
+        new.created_at = now
+        new.save(force_insert=True)
+        audit(AuditAction.AMEND_REPORT, user, via=via, report=new, previous=old.pk, version=new.version)
+    return new
+
+
+def regenerate_explanation(report: Report, user, *, via: Via = Via.PORTAL) -> Report:
+    """Ask the llm worker for a new explanation; the old text stays until it arrives."""
+    if not roles.is_clinic_user(user):
+        raise PermissionDenied("only clinic users may ask for a new explanation")
+    with transaction.atomic():
+        report = _locked(report)
+        if report.is_signed or not report.is_current:
+            raise InvalidState(f"report {report.pk} is signed; its explanation is part of the record")
+        if not report.label:
+            raise InvalidState(f"report {report.pk} has no AI finding yet; nothing to explain")
+        report.explanation_requested_at = timezone.now()
+        report.explanation_task_attempts = 0
+        report.save(update_fields=["explanation_requested_at", "explanation_task_attempts", "updated_at"])
+        audit(AuditAction.REGENERATE_EXPLANATION, user, via=via, report=report)
+        enqueue(EXPLAIN_REPORT, report.pk)
+    return report

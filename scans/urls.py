@@ -1,0 +1,21 @@
+"""Portal pages (the root urlconf includes these at "")."""
+from django.urls import path
+
+from scans.views import print as print_views
+from scans.views import report, review, study, upload, worklist
+
+app_name = "scans"
+
+urlpatterns = [
+    path("", worklist.worklist, name="worklist"),
+    path("upload/", upload.upload, name="upload"),
+    path("studies/<int:pk>/", study.study, name="study"),
+    path("studies/<int:pk>/progress/", study.study_progress, name="study-progress"),
+    path("studies/<int:pk>/rerun/", study.rerun, name="study-rerun"),
+    path("reports/<int:pk>/", report.report, name="report"),
+    path("reports/<int:pk>/review/", review.save_review, name="report-review"),
+    path("reports/<int:pk>/sign/", review.sign, name="report-sign"),
+    path("reports/<int:pk>/amend/", review.amend, name="report-amend"),
+    path("reports/<int:pk>/explanation/", review.regenerate_explanation, name="report-explanation"),
+    path("reports/<int:pk>/print/", print_views.report_print, name="report-print"),
+]

@@ -1,0 +1,1 @@
+"""Portal pages, one module per area. The REST API lives in scans.api."""

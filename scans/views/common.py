@@ -1,0 +1,50 @@
+"""Small helpers every portal view shares: who may see a page, fetching rows or 404,
+calling a service verb."""
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.http import Http404
+
+from scans import roles
+from scans.services import ServiceError
+
+
+def clinic_user_required(view):
+    """Signed in (else the login page) and in a BrainAI role: staff, radiologist or admin (else 403)."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not roles.is_clinic_user(request.user):
+            raise PermissionDenied("your account has no BrainAI role; ask an administrator")
+        return view(request, *args, **kwargs)
+    return login_required(wrapper)
+
+
+def get_or_404(selector, pk, what: str):
+    """Call a ``selectors.*_detail`` function; its DoesNotExist becomes a 404."""
+    try:
+        return selector(pk)
+    except ObjectDoesNotExist:
+        raise Http404(f"No {what} {pk}") from None
+
+
+def call_service(request, verb, *args, success: str = "", **kwargs):
+    """Run a ``scans.services`` verb; a ServiceError becomes a message and None.
+
+    PermissionDenied is not caught: Django answers 403.
+    """
+    try:
+        result = verb(*args, **kwargs)
+    except ServiceError as exc:
+        messages.error(request, str(exc))
+        return None
+    if success:
+        messages.success(request, success)
+    return result
+
+
+def client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None

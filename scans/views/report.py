@@ -1,0 +1,62 @@
+"""The report page: every slice with its maps, the AI finding, the explanation, the review."""
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from scans import roles, selectors, services
+from scans.forms import ReviewForm
+from scans.models import Label, ScanStatus, Via
+from scans.views.common import client_ip, clinic_user_required, get_or_404
+
+
+@clinic_user_required
+@require_GET
+def report(request, pk: int):
+    report = get_or_404(selectors.report_detail, pk, "report")
+    services.record_view(report, request.user, via=Via.PORTAL, ip_address=client_ip(request))
+    return render(request, "scans/report.html", report_context(request.user, report))
+
+
+def report_context(user, report, form: ReviewForm | None = None, amend_form: ReviewForm | None = None) -> dict:
+    """Everything the report page (and the print view) shows; scans come prefetched."""
+    slices = list(report.study.scans.all())
+    radiologist = roles.is_radiologist(user)
+    initial = {"findings": report.findings, "impression": report.impression}
+    return {
+        "report": report, "study": report.study, "patient": report.study.patient, "slices": slices,
+        "warnings": guard_warnings(report, slices),
+        "versions": selectors.report_versions(report).select_related("signed_by"),
+        "can_edit": radiologist and report.is_editable,
+        "can_amend": radiologist and report.is_amendable,
+        "can_regenerate": (roles.is_clinic_user(user) and report.is_current and not report.is_signed
+                           and bool(report.label)),
+        "form": form or ReviewForm(initial=initial),
+        "amend_form": amend_form or ReviewForm(initial=initial, prefix="amend"),
+    }
+
+
+def guard_warnings(report, slices) -> list[str]:
+    """The input guard's objections in words: images that are not brain MRI, or unlike training."""
+    analyses = [a for a in (getattr(s, "analysis", None) for s in slices) if a is not None]
+    not_mri = sum(a.label == Label.NOT_BRAIN_MRI for a in analyses)
+    ood = sum(not a.in_distribution and a.label != Label.NOT_BRAIN_MRI for a in analyses)
+    failed = sum(s.status == ScanStatus.FAILED for s in slices)
+    n = len(slices)
+    out = []
+    if not_mri:
+        out.append(f"Not a brain MRI: {not_mri} of {n} image{_s(n)} did not look like a brain MRI to the input "
+                   "guard (label not_brain_mri). The tumour classifier's output for them is not meaningful.")
+    elif report.label == Label.NOT_BRAIN_MRI:
+        out.append("Not a brain MRI: the input guard labelled this study not_brain_mri. "
+                   "The tumour classifier's output is not meaningful.")
+    if ood:
+        out.append(f"Out of distribution: {ood} of {n} slice{_s(n)} look unlike the images the model was "
+                   "trained on, so its probabilities for them may be unreliable.")
+    if failed:
+        out.append(f"{failed} of {n} slice{_s(n)} could not be analysed; the reasons are shown with each slice.")
+    return out
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"

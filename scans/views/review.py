@@ -1,0 +1,81 @@
+"""The radiologist's actions on a report: save the review, sign, amend, new explanation.
+
+Each calls one scans.services verb; the services check the role and the report's state.
+"""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from scans import selectors, services
+from scans.forms import ReviewForm
+from scans.models import Via
+from scans.views.common import call_service, client_ip, clinic_user_required, get_or_404
+from scans.views.report import report_context
+
+
+def _report(pk: int):
+    return selectors.reports(current_only=False).get(pk=pk)
+
+
+def _invalid(request, pk: int, **forms):
+    """The report page again, with the form's errors (a view of the report: audited)."""
+    report = get_or_404(selectors.report_detail, pk, "report")
+    services.record_view(report, request.user, via=Via.PORTAL, ip_address=client_ip(request))
+    return render(request, "scans/report.html", report_context(request.user, report, **forms), status=400)
+
+
+@clinic_user_required
+@require_POST
+def save_review(request, pk: int):
+    report = get_or_404(_report, pk, "report")
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, pk, form=form)
+    call_service(request, services.update_review, report, request.user, form.cleaned_data["findings"],
+                 form.cleaned_data["impression"], via=Via.PORTAL, success="Review saved (not signed yet).")
+    return redirect("scans:report", pk=pk)
+
+
+@clinic_user_required
+@require_POST
+def sign(request, pk: int):
+    """Save the text as shown in the form (if it changed), then sign."""
+    report = get_or_404(_report, pk, "report")
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, pk, form=form)
+    findings, impression = form.cleaned_data["findings"], form.cleaned_data["impression"]
+    if (findings.strip(), impression.strip()) != (report.findings, report.impression):
+        report = call_service(request, services.update_review, report, request.user, findings, impression,
+                              via=Via.PORTAL)
+    if report is not None:
+        call_service(request, services.sign_report, report, request.user, via=Via.PORTAL,
+                     success="Report signed. It can no longer be edited; amend it to correct it.")
+    return redirect("scans:report", pk=pk)
+
+
+@clinic_user_required
+@require_POST
+def amend(request, pk: int):
+    report = get_or_404(_report, pk, "report")
+    form = ReviewForm(request.POST, prefix="amend")
+    if not form.is_valid():
+        return _invalid(request, pk, amend_form=form)
+    new = call_service(request, services.amend_report, report, request.user, form.cleaned_data["findings"],
+                       form.cleaned_data["impression"], via=Via.PORTAL)
+    if new is None:
+        return redirect("scans:report", pk=pk)
+    messages.success(request, f"Amendment signed as version {new.version}; "
+                              f"version {report.version} is kept unchanged.")
+    return redirect("scans:report", pk=new.pk)
+
+
+@clinic_user_required
+@require_POST
+def regenerate_explanation(request, pk: int):
+    report = get_or_404(_report, pk, "report")
+    call_service(request, services.regenerate_explanation, report, request.user, via=Via.PORTAL,
+                 success="A new explanation has been requested; the current one stays until it arrives.")
+    return redirect("scans:report", pk=pk)

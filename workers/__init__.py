@@ -1,0 +1,1 @@
+"""Celery tasks: thin glue between the queue, ml/ and scans.services."""

@@ -1,0 +1,92 @@
+"""One batch of scans: decode -> Analyzer -> PNGs. No database writes here.
+
+Returns what scans.services.record_analyses stores, the per-scan errors, and the time
+spent in each stage (for logs and bench/pipeline.py).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from ml.errors import ImageReadError
+from ml.imageio import read_frames
+from scans.services import ScanResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    results: list[ScanResult] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)  # scan id -> reason (final)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+def _decode(scans, outcome: BatchOutcome) -> list[tuple[object, np.ndarray]]:
+    """Read each source file once (a multi-frame DICOM serves several scans)."""
+    by_source = defaultdict(list)
+    for scan in scans:
+        by_source[scan.source.name].append(scan)
+    decoded = []
+    for name, group in by_source.items():
+        try:
+            with default_storage.open(name, "rb") as fh:
+                frames = read_frames(fh.read())
+        except (ImageReadError, OSError) as exc:
+            for scan in group:
+                outcome.errors[scan.pk] = f"could not read the stored image: {exc}"
+            continue
+        for scan in group:
+            if scan.frame_index >= len(frames):
+                outcome.errors[scan.pk] = f"stored file has no frame {scan.frame_index + 1}"
+            else:
+                decoded.append((scan, frames[scan.frame_index].pixels))
+    return decoded
+
+
+def _analyze(analyzer, items, outcome: BatchOutcome):
+    """Whole batch at once; if the analyzer refuses it, one by one to find the bad scan."""
+    kwargs = {"saliency": settings.BRAINAI_SALIENCY, "gradcam_pp": False}
+    images = [px for _, px in items]
+    orientations = [scan.orientation for scan, _ in items]
+    try:
+        return list(zip(items, analyzer.analyze(images, orientations=orientations, **kwargs)))
+    except ValueError:
+        pairs = []
+        for item, orientation in zip(items, orientations):
+            try:
+                pairs.append((item, analyzer.analyze([item[1]], orientations=[orientation], **kwargs)[0]))
+            except ValueError as exc:
+                outcome.errors[item[0].pk] = f"the model could not analyse this image: {exc}"
+        return pairs
+
+
+def run_batch(analyzer, scans) -> BatchOutcome:
+    from ml.explain.overlay import render_heatmap_png, render_overlay_png
+
+    outcome = BatchOutcome()
+    clock = time.perf_counter
+    t0 = clock()
+    items = _decode(scans, outcome)
+    t1 = clock()
+    outcome.seconds["decode"] += t1 - t0
+    pairs = _analyze(analyzer, items, outcome) if items else []
+    t2 = clock()
+    outcome.seconds["model"] += t2 - t1
+    for (scan, pixels), result in pairs:
+        try:
+            heat = render_heatmap_png(result.gradcam)
+            overlay = render_overlay_png(pixels, result.gradcam)
+            sal = render_heatmap_png(result.saliency, cmap="hot") if result.saliency is not None else None
+        except ValueError as exc:
+            outcome.errors[scan.pk] = f"could not draw the heatmap: {exc}"
+            continue
+        outcome.results.append(ScanResult(scan.pk, result, heat, overlay, sal))
+    outcome.seconds["render"] += clock() - t2
+    return outcome

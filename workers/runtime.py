@@ -1,0 +1,25 @@
+"""Per-process resources of a worker, created on first use (never at import)."""
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings
+
+_lock = threading.Lock()
+
+
+def analyzer():
+    """The Analyzer for BRAINAI_MODEL, loaded once per worker process and kept warm.
+
+    ml.Analyzer.load caches per model folder and weights hash, so replacing the weights
+    on disk loads the new model on the next batch.
+    """
+    from ml.analyzer import Analyzer
+
+    with _lock:
+        return Analyzer.load(settings.BRAINAI_MODEL)
+
+
+def llm_config():
+    """The LLM configuration checked at start-up (settings.BRAINAI_LLM)."""
+    return settings.BRAINAI_LLM

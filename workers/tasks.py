@@ -1,0 +1,136 @@
+"""Celery tasks. Each takes ids, fetches fresh rows and is safe to run twice.
+
+    analyze_study (queue gpu) -> explain_report (queue llm) -> finalize_report (default)
+
+Each step is queued by a scans.services verb on commit. Delivery is at-least-once
+(acks_late + reject_on_worker_lost); the attempts counters in the database stop a poison
+input from being redelivered for ever.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from ml.errors import ModelNotFoundError
+from scans import services
+from scans.models import Study, Via
+from workers import findings, pipeline, runtime
+
+logger = logging.getLogger(__name__)
+
+# Worth retrying with backoff: the database or broker blinked.
+TRANSIENT = (OperationalError, InterfaceError, RedisConnectionError, ConnectionError, TimeoutError)
+
+_COMMON = {"acks_late": True, "reject_on_worker_lost": True, "autoretry_for": TRANSIENT,
+           "retry_backoff": 2, "retry_backoff_max": 120, "retry_jitter": True, "max_retries": 5}
+
+
+class StudyTask(Task):
+    """When the analysis task gives up for good, the study is failed with the reason."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        study = Study.objects.filter(pk=args[0]).first() if args else None
+        if study is not None:
+            try:
+                services.mark_failed(study, None, f"analysis stopped: {type(exc).__name__}: {exc}"[:500],
+                                     via=Via.WORKER)
+            except services.ServiceError:
+                pass  # signed meanwhile: nothing to fail
+
+
+@shared_task(bind=True, base=StudyTask, name="workers.tasks.analyze_study",
+             soft_time_limit=settings.BRAINAI_ANALYSIS_SOFT_LIMIT_S,
+             time_limit=settings.BRAINAI_ANALYSIS_SOFT_LIMIT_S + 120, **_COMMON)
+def analyze_study(self, study_id: int) -> dict:
+    """Analyse every pending scan of a study, batch by batch, then set the finding."""
+    if not Study.objects.filter(pk=study_id).exists():
+        return {"study": study_id, "skipped": "no such study"}
+    try:
+        analyzer = runtime.analyzer()
+    except ModelNotFoundError as exc:
+        services.mark_failed(Study.objects.get(pk=study_id), None, f"model unavailable: {exc}", via=Via.WORKER)
+        return {"study": study_id, "failed": "model unavailable"}
+    done, seconds, clock = 0, {"db": 0.0}, time.perf_counter
+    try:
+        while True:
+            t0 = clock()
+            scans = services.claim_batch(study_id, settings.BRAINAI_BATCH_SIZE, settings.BRAINAI_MAX_ATTEMPTS)
+            seconds["db"] += clock() - t0
+            if not scans:
+                break
+            outcome = pipeline.run_batch(analyzer, scans)
+            t0 = clock()
+            done += services.record_analyses(outcome.results, model_name=analyzer.name,
+                                             model_version=analyzer.version)
+            for scan_id, reason in outcome.errors.items():
+                services.record_scan_error(scan_id, reason, final=True)
+            seconds["db"] += clock() - t0  # includes writing the PNG files
+            for stage, s in outcome.seconds.items():
+                seconds[stage] = seconds.get(stage, 0.0) + s
+    except SoftTimeLimitExceeded:
+        # Finished batches are committed; a fresh run carries on with what is left.
+        raise self.retry(countdown=1, max_retries=settings.BRAINAI_MAX_ATTEMPTS)
+    t0 = clock()
+    services.complete_analysis(study_id)
+    seconds["db"] += clock() - t0
+    logger.info("study %s: %d scans analysed; stages %s", study_id, done,
+                json.dumps({k: round(v, 4) for k, v in seconds.items()}))
+    return {"study": study_id, "analyzed": done, "seconds": seconds}
+
+
+@shared_task(bind=True, name="workers.tasks.explain_report",
+             soft_time_limit=settings.BRAINAI_LLM_SOFT_LIMIT_S,
+             time_limit=settings.BRAINAI_LLM_SOFT_LIMIT_S + 30, **_COMMON)
+def explain_report(self, report_id: int) -> dict:
+    """Write the explanation of a report's finding (never blocks the report for good)."""
+    from ml.llm import Explanation, LLMConfig, explain
+
+    report = services.explanation_due(report_id)
+    if report is None:
+        return {"report": report_id, "skipped": "nothing to explain"}
+    requested_at = report.explanation_requested_at
+    attempts = services.count_explanation_attempt(report_id)
+    config = runtime.llm_config()
+    if attempts > settings.BRAINAI_MAX_ATTEMPTS:
+        config = LLMConfig(provider="template")  # the LLM path kept failing: the offline text
+    try:
+        finding = findings.study_finding(report)
+    except ValueError as exc:  # stored results ml.llm refuses: say so, never hold the report back
+        logger.error("report %s: finding not explainable: %s", report_id, exc)
+        explanation = Explanation(
+            text="No explanation could be written for this finding; review the images directly. "
+                 "AI-generated decision support; requires review by a radiologist; not a diagnosis.",
+            provider="none", model="", prompt_version="", latency_ms=0, fallback_reason=f"invalid finding: {exc}")
+        services.record_explanation(report_id, explanation, requested_at=requested_at)
+        return {"report": report_id, "provider": "none"}
+    overlay = findings.key_overlay_png(report) if config.send_images else None
+    explanation = explain(finding, config, overlay_png=overlay)
+    services.record_explanation(report_id, explanation, requested_at=requested_at)
+    return {"report": report_id, "provider": explanation.provider, "ms": explanation.latency_ms}
+
+
+@shared_task(bind=True, name="workers.tasks.finalize_report", **_COMMON)
+def finalize_report(self, report_id: int) -> dict:
+    """processing -> awaiting_review."""
+    report = services.finalize_report(report_id)
+    return {"report": report_id, "finalized": report is not None}
+
+
+@worker_ready.connect
+def _requeue_on_start(sender=None, **kwargs):
+    """Work left behind while no worker (or no broker) was up is sent again."""
+    try:
+        counts = services.requeue_stalled()
+    except (OperationalError, InterfaceError) as exc:
+        logger.warning("could not look for stalled work: %s", type(exc).__name__)
+        return
+    if any(counts.values()):
+        logger.info("requeued stalled work: %s", counts)
