@@ -28,6 +28,9 @@ _STAT_CHECKS = {
 # Absolute floor/ceiling for colourfulness: greyscale JPEGs of MRI sit near 0.
 _COLOUR_LIMIT = 0.06
 _SCORE_CAP = 100.0
+# DICOM modalities that can hold a brain MRI slice: MR itself, and secondary captures /
+# "other", which carry screenshots of MR as often as anything else.
+_MODALITIES_ACCEPTED = {"MR", "OT", "SC", ""}
 
 
 @dataclass
@@ -138,6 +141,10 @@ class InputGuard:
         """
         comp = self.components(features, image_stats(x, meta))
         reasons = [msg for key, (_s, msg) in _STAT_CHECKS.items() if comp[key] > 1.0]
+        modality = str((meta or {}).get("modality") or "").upper()
+        if modality not in _MODALITIES_ACCEPTED:
+            comp["modality"] = _SCORE_CAP
+            reasons.append(f"the DICOM file says its modality is {modality}, not MR")
         if comp["features"] > 1.0:
             reasons.append("the model's features are unlike any brain MRI it was trained on")
         score = max(comp.values())

@@ -60,6 +60,16 @@ def _file_sha256(path: str, _mtime: int) -> str:
     return h.hexdigest()
 
 
+def _read_metadata(path: Path) -> dict:
+    return _parse_json(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _parse_json(path: str, _mtime: int) -> dict:
+    # metadata.json holds the guard's matrices (a few MB): parse once per version.
+    return json.loads(Path(path).read_text())
+
+
 def _scan() -> dict[str, ModelInfo]:
     found: dict[str, ModelInfo] = {}
     for root in model_roots():
@@ -69,7 +79,7 @@ def _scan() -> dict[str, ModelInfo]:
             meta_file, model_file = folder / "metadata.json", folder / "model.keras"
             if folder.name in found or not (meta_file.is_file() and model_file.is_file()):
                 continue
-            found[folder.name] = ModelInfo(folder.name, folder, json.loads(meta_file.read_text()))
+            found[folder.name] = ModelInfo(folder.name, folder, _read_metadata(meta_file))
     return found
 
 
@@ -101,7 +111,7 @@ def get(name: str | None = None) -> ModelInfo:
     name = name or default_model_name()
     path = Path(name)
     if path.is_dir() and (path / "model.keras").is_file():
-        return ModelInfo(path.name, path, json.loads((path / "metadata.json").read_text()))
+        return ModelInfo(path.name, path, _read_metadata(path / "metadata.json"))
     infos = _scan()
     if name not in infos:
         raise ModelNotFoundError(f"unknown model {name!r}; available: {sorted(infos) or 'none'}")

@@ -41,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="synthetic images added per real training image (e.g. 0.25)")
     p.add_argument("--limit", type=int, default=None, help="use at most N images (smoke runs)")
     p.add_argument("--cache-dir", default="var/cache")
+    p.add_argument("--init-from", default=None,
+                   help="start from this model.keras (fine-tuning: no warm-up, cosine from --lr)")
     p.add_argument("--finalize-only", action="store_true",
                    help="skip fitting: recalibrate and refit the guard for --out/model.keras")
     args = p.parse_args(argv)
@@ -114,10 +116,13 @@ def fit(args, model, x_tr, y_tr, x_va, y_va):
 
     steps = len(x_tr) // args.batch_size
     total = steps * args.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=args.lr / 20, decay_steps=max(total - steps, 1),
-        alpha=0.01, warmup_target=args.lr, warmup_steps=steps,
-    )
+    if args.init_from:  # fine-tuning: already warm, decay from --lr
+        schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=max(total, 1), alpha=0.01)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=args.lr / 20, decay_steps=max(total - steps, 1),
+            alpha=0.01, warmup_target=args.lr, warmup_steps=steps,
+        )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=args.label_smoothing),
@@ -171,6 +176,8 @@ def main(argv=None) -> int:
     else:
         build_kwargs = {"imagenet_weights": args.imagenet_weights} if args.arch == "xception" else {}
         model = build_model(args.arch, size, **build_kwargs)
+        if args.init_from:
+            model.set_weights(keras.models.load_model(args.init_from, compile=False).get_weights())
         print(f"model: {args.arch}, {model.count_params():,} parameters, input {size}px", flush=True)
         t_fit = time.time()
         history = fit(args, model, x_tr, y_tr, x_va, y_va)

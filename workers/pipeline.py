@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from ml.errors import ImageReadError
-from ml.imageio import read_frames
+from ml.imageio import Frame, read_frames
 from scans.services import ScanResult
 
 logger = logging.getLogger(__name__)
@@ -28,8 +28,11 @@ class BatchOutcome:
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
-def _decode(scans, outcome: BatchOutcome) -> list[tuple[object, np.ndarray]]:
-    """Read each source file once (a multi-frame DICOM serves several scans)."""
+def _decode(scans, outcome: BatchOutcome) -> list[tuple[object, Frame]]:
+    """Read each source file once (a multi-frame DICOM serves several scans).
+
+    Frames keep the reader's metadata (modality, colour) because the input guard uses it.
+    """
     by_source = defaultdict(list)
     for scan in scans:
         by_source[scan.source.name].append(scan)
@@ -46,14 +49,14 @@ def _decode(scans, outcome: BatchOutcome) -> list[tuple[object, np.ndarray]]:
             if scan.frame_index >= len(frames):
                 outcome.errors[scan.pk] = f"stored file has no frame {scan.frame_index + 1}"
             else:
-                decoded.append((scan, frames[scan.frame_index].pixels))
+                decoded.append((scan, frames[scan.frame_index]))
     return decoded
 
 
 def _analyze(analyzer, items, outcome: BatchOutcome):
     """Whole batch at once; if the analyzer refuses it, one by one to find the bad scan."""
     kwargs = {"saliency": settings.BRAINAI_SALIENCY, "gradcam_pp": False}
-    images = [px for _, px in items]
+    images = [frame for _, frame in items]
     orientations = [scan.orientation for scan, _ in items]
     try:
         return list(zip(items, analyzer.analyze(images, orientations=orientations, **kwargs)))
@@ -79,10 +82,10 @@ def run_batch(analyzer, scans) -> BatchOutcome:
     pairs = _analyze(analyzer, items, outcome) if items else []
     t2 = clock()
     outcome.seconds["model"] += t2 - t1
-    for (scan, pixels), result in pairs:
+    for (scan, frame), result in pairs:
         try:
             heat = render_heatmap_png(result.gradcam)
-            overlay = render_overlay_png(pixels, result.gradcam)
+            overlay = render_overlay_png(frame.pixels, result.gradcam)
             sal = render_heatmap_png(result.saliency, cmap="hot") if result.saliency is not None else None
         except ValueError as exc:
             outcome.errors[scan.pk] = f"could not draw the heatmap: {exc}"
