@@ -96,6 +96,10 @@ def _database_url() -> str:
     return f"postgres://{auth}@{host}/{s['NAME']}"
 
 
+# Short enough that the hanging-LLM test is quick, long enough for a loaded 2-core machine.
+E2E_LLM_TIMEOUT_S = 8
+
+
 @pytest.fixture(scope="session")
 def fake_gemini():
     from tests.fakes.gemini import FakeGemini
@@ -127,6 +131,7 @@ def celery_worker(django_db_setup, django_db_blocker, redis_server, fake_gemini)
         "BRAINAI_LLM_PROVIDER": "gemini",
         "GEMINI_API_KEY": "e2e-test-key",
         "BRAINAI_GEMINI_BASE_URL": fake_gemini.base_url,
+        "BRAINAI_LLM_TIMEOUT_S": str(E2E_LLM_TIMEOUT_S),
         "PYTHONUNBUFFERED": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     })
