@@ -20,8 +20,9 @@ import numpy as np
 from ml.explain.faithfulness import (DeletionAUC, DeletionVsRandom, InsertionAUC,
                                      random_baseline_maps, resize_map)
 
-FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+FRACTIONS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0)
 METHODS = ("gradcam", "gradcam_pp", "saliency", "guided_backprop_raw")
+EARLY = 0.3   # the start of the curve, where the per-case check looks too
 
 
 def _sample(items, n: int, seed: int):
@@ -48,12 +49,20 @@ def _bootstrap_ci(diff: np.ndarray, seed: int = 0, n_boot: int = 2000) -> list[f
     return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
 
 
-def _summary(method_auc: np.ndarray, random_auc: np.ndarray, lower_is_better: bool) -> dict:
-    diff = (random_auc - method_auc) if lower_is_better else (method_auc - random_auc)
+def _summary(method_auc: np.ndarray, random_auc: np.ndarray, lower_is_better: bool,
+             early: tuple[np.ndarray, np.ndarray], tumour: np.ndarray) -> dict:
+    def wins(m, r):
+        return (r - m) if lower_is_better else (m - r)
+
+    diff = wins(method_auc, random_auc)
+    early_diff = wins(*early)
     return {"mean_auc": round(float(method_auc.mean()), 4), "median_auc": round(float(np.median(method_auc)), 4),
             "mean_random_auc": round(float(random_auc.mean()), 4),
             "beats_random_fraction": round(float(np.mean(diff > 0)), 4),
-            "mean_advantage": round(float(diff.mean()), 4), "advantage_95ci": _bootstrap_ci(diff)}
+            "mean_advantage": round(float(diff.mean()), 4), "advantage_95ci": _bootstrap_ci(diff),
+            "beats_random_fraction_tumour_predictions": (round(float(np.mean(diff[tumour] > 0)), 4)
+                                                         if tumour.any() else None),
+            f"beats_random_fraction_first_{int(100 * EARLY)}pct": round(float(np.mean(early_diff > 0)), 4)}
 
 
 def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: int = 0,
@@ -72,9 +81,10 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
 
     Returns:
         A JSON-serialisable dict: per method the deletion and insertion summaries
-        (mean AUC, fraction of cases beating random, mean advantage with a bootstrap
-        95% interval), per-class deletion win rates, the cheap per-case check's
-        agreement with the full curve, the sample, timings and the figure paths.
+        (mean AUC, fraction of cases beating random overall, on tumour predictions and
+        on the first 30% of the curve, mean advantage with a bootstrap 95% interval),
+        per-class deletion win rates, the cheap per-case check's agreement with the full
+        curve, per-case AUCs, the sample, timings and the figure paths.
     """
     from ml.analyzer import Analyzer
     from ml.preprocess import prepare
@@ -114,18 +124,25 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
                     "random_baseline": "coarse uniform random maps at the CAM grid, bilinear, confined to the head",
                     "explained_class": "the model's predicted class", "methods": {}}
     curves: dict = {}
+    cases: dict[str, np.ndarray] = {}
+    notumor = analyzer.classes.index("notumor") if "notumor" in analyzer.classes else -1
+    tumour = targets != notumor                  # maps are shown for tumour findings
     for metric_cls, key, lower in ((DeletionAUC, "deletion", True), (InsertionAUC, "insertion", False)):
         metric = metric_cls(fractions)
         r_curves = np.stack([metric.curves(np.repeat(x[i:i + 1], n_random, 0), rand[i],
                                            np.repeat(targets[i], n_random), model_fn)
                              for i in range(len(x))]) if len(x) else np.zeros((0, n_random, len(fractions) + 1))
         r_auc = _auc_rows(r_curves.mean(1), fractions)
+        r_early = _auc_rows(r_curves.mean(1), fractions, EARLY)
         curves[(key, "random")] = r_curves.mean(1)
+        cases.setdefault(f"random_{key}_auc", r_auc)
         for m in METHODS:
             c = metric.curves(x, [resize_map(mp, size) for mp in maps[m]], targets, model_fn)
             curves[(key, m)] = c
             a = _auc_rows(c, fractions)
-            result["methods"].setdefault(m, {})[key] = _summary(a, r_auc, lower)
+            cases[f"{m}_{key}_auc"] = a
+            result["methods"].setdefault(m, {})[key] = _summary(
+                a, r_auc, lower, (_auc_rows(c, fractions, EARLY), r_early), tumour)
             if key == "deletion":
                 per_class = {}
                 for k, cname in enumerate(analyzer.classes):
@@ -146,6 +163,8 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
             "agreement_with_full_deletion": round(float(np.mean(cheap_wins == full_wins)), 4),
             "mean_tta_probability_of_explained_class": round(float(base.mean()), 4)}
     result["accuracy_on_sample"] = round(float(np.mean(targets == labels)), 4) if len(x) else None
+    result["cases"] = [{"true": analyzer.classes[int(labels[i])], "predicted": analyzer.classes[int(targets[i])],
+                        **{k: round(float(v[i]), 4) for k, v in cases.items()}} for i in range(len(x))]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result["figures"] = _figures(out, curves, fractions, analyzer, images, labels, examples, seed)
@@ -155,8 +174,11 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
     return result
 
 
-def _auc_rows(curves: np.ndarray, fractions) -> np.ndarray:
+def _auc_rows(curves: np.ndarray, fractions, upto: float = 1.0) -> np.ndarray:
+    """(N, K+1) curves -> (N,) normalised trapezoid area over the fractions <= upto."""
     fr = np.concatenate([[0.0], np.asarray(fractions, np.float64)])
+    keep = fr <= upto + 1e-9
+    fr, curves = fr[keep], curves[:, keep]
     return ((0.5 * (curves[:, 1:] + curves[:, :-1])) * np.diff(fr)).sum(1) / fr[-1]
 
 
@@ -206,10 +228,10 @@ def _figures(out: Path, curves: dict, fractions, analyzer, images, labels, examp
                 axes[row, col].imshow(pic)
                 axes[row, col].set_title(title, fontsize=9)
                 axes[row, col].axis("off")
-            f = r.faithfulness or {}
-            axes[row, 1].text(2, img.shape[0] - 4, f"{r.region['peak']['text'][:40] if r.region['peak'] else ''}\n"
-                              f"deletion {f.get('map_auc')} vs random {f.get('random_auc')}",
-                              color="white", fontsize=7, va="bottom")
+            f, peak = r.faithfulness or {}, r.region["peak"] or {}
+            where = f"peak {peak.get('x', '?')}, {peak.get('y', '?')} ({peak.get('frame', '')} terms)"
+            axes[row, 1].text(2, img.shape[0] - 4, f"{where}\ndeletion AUC {f.get('map_auc')} "
+                              f"vs random {f.get('random_auc')}", color="white", fontsize=7, va="bottom")
         fig.tight_layout()
         fig.savefig(examples_png, dpi=90)
         plt.close(fig)

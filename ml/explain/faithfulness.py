@@ -20,6 +20,9 @@ Every metric is a plain callable over ``(inputs, maps, targets, model)``:
 * targets: (N,) class indices whose probability is followed;
 * model: a callable mapping (M, S, S, 1) float32 to (M, C) class probabilities.
 
+Every map is ranked within the head first (:func:`confine_to_head`): background pixels,
+dark in every slice, come last for every method and for the random baseline alike.
+
 All perturbed images of a call go through ``model`` in one batched call.
 """
 from __future__ import annotations
@@ -118,11 +121,16 @@ def _auc(scores: np.ndarray, fractions: Sequence[float]) -> np.ndarray:
 class _CurveMetric:
     mode = ""
 
-    def __init__(self, fractions: Sequence[float] = DEFAULT_FRACTIONS):
+    def __init__(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, within_head: bool = True):
         fr = [float(f) for f in fractions]
         if not fr or any(not 0.0 < f <= 1.0 for f in fr) or sorted(fr) != fr:
             raise ValueError(f"fractions must be increasing values in (0, 1], received: {fractions}")
         self.fractions = tuple(fr)
+        self.within_head = bool(within_head)
+
+    def _ranking_map(self, m, x: np.ndarray) -> np.ndarray:
+        m = resize_map(m, x.shape[0])
+        return confine_to_head(m, x) if self.within_head else m
 
     def curves(self, inputs, maps, targets, model: ModelFn, base_scores=None) -> np.ndarray:
         """(N, K+1) probabilities of the target class at f = 0 and at each fraction.
@@ -134,7 +142,7 @@ class _CurveMetric:
         x = _as_inputs(inputs)
         n, size = len(x), x.shape[1]
         targets = np.asarray(targets, int)
-        batch = [perturbations(x[i], resize_map(maps[i], size), self.fractions, self.mode)
+        batch = [perturbations(x[i], self._ranking_map(maps[i], x[i]), self.fractions, self.mode)
                  for i in range(n)]
         need_zero = self.mode == "insertion" or base_scores is None
         if need_zero:
@@ -173,6 +181,19 @@ def random_maps(n: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
 def head_foreground(x: np.ndarray) -> np.ndarray:
     """(S, S) prepared image -> float mask of the head (blurred intensity above 0.05)."""
     return (cv2.GaussianBlur(np.asarray(x, np.float32), (0, 0), 2.0) > 0.05).astype(np.float32)
+
+
+def confine_to_head(m: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Rank every head pixel before every background pixel, keeping the map's order inside.
+
+    Every map, the method's and the random ones, is ranked this way, so the curves
+    compare orderings *of the head*: beyond the head's share of the image every curve
+    has removed the whole head, whatever the map said about the black background.
+    """
+    m = np.asarray(m, np.float64)
+    lo, hi = float(m.min()), float(m.max())
+    norm = (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+    return np.where(head_foreground(x) > 0, 1.0 + norm, 0.0).astype(np.float32)
 
 
 def random_baseline_maps(x: np.ndarray, shape: tuple[int, int], n_random: int, seed: int = 0) -> np.ndarray:

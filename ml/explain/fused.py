@@ -6,8 +6,8 @@ for every image. Here a single ``tf.function`` over the batch does it all:
 
 * forward: the batch and its left-right mirror, (2N, S, S, 1), through the guided twin
   of the model (:func:`ml.explain.guided_backprop.guided_clone`; the same weights and the
-  same forward arithmetic as the model), reading logits, penultimate features and the
-  target layer's activations;
+  same forward arithmetic as the model, and measured as fast), reading logits,
+  penultimate features and the target layer's activations;
 * TTA as in :mod:`ml.predict`: logits and features are the mean of the two halves, the
   class explained is the argmax of the merged logits;
 * backward, once: the gradient of the explained class's logit (summed over the batch;

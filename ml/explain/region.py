@@ -18,7 +18,7 @@ Positions are measured from the centre of the head's foreground mask, in units o
 half-extent, so they do not depend on how the head sits in the picture.
 
 Heuristics, to be read as approximate:
-* midline: the peak is within 10% of the head's half-width of the left-right centre.
+* midline: the peak is within 15% of the head's half-width of the left-right centre.
   In image terms this assumes the horizontal image axis is left-right (axial and
   coronal slices); for a sagittal slice with IOP it is None (cannot be told in-plane).
 * sellar: the peak is deep, near the midline and near the centre, slightly inferior
@@ -36,8 +36,8 @@ import cv2
 import numpy as np
 
 HOT_LEVEL = 0.5
-CENTRAL_BAND = 0.15     # |offset| below this (in half-extents) is "central"
-MIDLINE_BAND = 0.10
+CENTRAL_BAND = 0.2      # |offset| below this (in half-extents) is "central"
+MIDLINE_BAND = 0.15
 PERIPHERAL_DEPTH = 0.35
 MIN_SPOT_FRACTION = 0.005
 WORK_SIDE = 256        # descriptors are computed at most at this resolution

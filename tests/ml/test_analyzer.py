@@ -203,3 +203,11 @@ def test_load_notices_new_weights_on_disk(tmp_path, monkeypatch):
     os.utime(folder / "model.keras", ns=(1, 2))                       # and a different mtime
     second = Analyzer.load("swap", warmup=False)
     assert second is not first and second.version != first.version
+
+
+def test_the_faithfulness_check_can_run_later_on_chosen_slices_with_the_same_result():
+    analyzer, _ = cnn_analyzer()
+    images = _slices(3, seed=4)
+    full = analyzer.analyze(images, saliency=False)
+    later = analyzer.check_faithfulness([images[2], images[0]])
+    assert later == [full[2].faithfulness, full[0].faithfulness]
