@@ -29,6 +29,7 @@ check: setup
 
 test: setup
 	@bash scripts/install-browser.sh || echo "warning: chromium could not be installed; the browser test will say so"
+	@bash scripts/install-compose-client.sh || echo "warning: no compose client; the docker-compose.yml validation test will say so"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
