@@ -18,11 +18,18 @@ def read_label(prompt_text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _pct(p: float) -> str:
+    # As a careful clinician would write it: never "100%" for a probability below 1.
+    from ml.llm.template import _pct as template_pct
+
+    return template_pct(p)
+
+
 def consistent_answer(prompt_text: str) -> str:
     """A short explanation that agrees with the label found in the prompt."""
     label = read_label(prompt_text)
     match = _CONFIDENCE.search(prompt_text)
-    pct = f"{round(100 * float(match.group(1)))}%" if match else "an unstated probability"
+    pct = _pct(float(match.group(1))) if match else "an unstated probability"
     if label in _NAMES:
         return (f"The model's finding for this study is {_NAMES[label]}, with a calibrated "
                 f"probability of {pct}; the other classes share the rest. The input check "
