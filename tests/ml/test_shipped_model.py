@@ -68,7 +68,7 @@ def test_the_guard_accepts_an_mri_slice_from_another_source(guarded):
 
 # Known misses of the shipped guard, listed in docs/model-card.md. strict: when one starts
 # being rejected the test says so, and the entry comes off this list.
-KNOWN_MISSES = {"synthetic:text-document-3": "white print on black passes every check"}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 def _with_known_misses(items):
