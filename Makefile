@@ -28,8 +28,7 @@ check: setup
 	$(PY) manage.py check --deploy --fail-level ERROR
 
 test: setup
-	@bash scripts/install-browser.sh || echo "warning: chromium could not be installed; the browser test will say so"
-	@bash scripts/install-compose-client.sh || echo "warning: no compose client; the docker-compose.yml validation test will say so"
+	@bash scripts/install-test-tools.sh || echo "warning: chromium or docker-compose could not be installed; their tests will say so"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

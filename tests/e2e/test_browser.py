@@ -29,12 +29,12 @@ ANALYSIS_TIMEOUT_MS = 300_000  # model load + one slice + the explanation, on 2 
 
 
 def _chromium() -> str:
-    """Debian's chromium; installed with scripts/install-browser.sh when missing, else skip."""
+    """Debian's chromium; installed with scripts/install-test-tools.sh when missing, else skip."""
     if not Path(CHROMIUM).exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "install-browser.sh")], check=False,
+        subprocess.run(["bash", str(ROOT / "scripts" / "install-test-tools.sh")], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=900)
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent and scripts/install-browser.sh could not install it")
+        pytest.skip(f"{CHROMIUM} is absent and scripts/install-test-tools.sh could not install it")
     return CHROMIUM
 
 

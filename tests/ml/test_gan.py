@@ -11,30 +11,16 @@ from ml.gan import diffaugment
 from ml.gan.__main__ import main as gan_main
 from ml.gan.models import GANConfig, build_discriminator, build_generator, generator_size_bytes
 from ml.models import CLASSES
+from tests.ml.folders import write_class_folder
 
 TINY = ["--size", "32", "--latent-dim", "16", "--g-top", "32", "--d-top", "32"]
 SPLIT = ["--val-fraction", "0.25", "--split-seed", "7", "--limit", "40"]
 
 
-def _write_class_folder(root, n_per_class, seed):
-    """Grey 'heads' whose class is where a bright blob sits (as tests/ml/test_train.py)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:96, 0:96]
-    for k, name in enumerate(CLASSES):
-        (root / name).mkdir(parents=True)
-        for i in range(n_per_class):
-            img = np.zeros((96, 96), np.float32)
-            img[(yy - 48) ** 2 + (xx - 48) ** 2 < 38 ** 2] = 0.4
-            cy, cx = 30 + 12 * k, 30 + rng.integers(0, 30)
-            img[(yy - cy) ** 2 + (xx - cx) ** 2 < 36] = 1.0
-            img += rng.normal(0, 0.03, img.shape)
-            Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(root / name / f"{i}.png")
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     root = tmp_path_factory.mktemp("real")
-    _write_class_folder(root, 12, seed=0)
+    write_class_folder(root, 12, seed=0)
     return root
 
 

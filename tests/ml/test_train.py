@@ -3,25 +3,11 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from ml import data as mldata
 from ml.models import CLASSES, build_cnn
 from ml.train import main as train_main
-
-
-def _write_class_folder(root, n_per_class, seed):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:96, 0:96]
-    for k, name in enumerate(CLASSES):
-        (root / name).mkdir(parents=True)
-        for i in range(n_per_class):
-            img = np.zeros((96, 96), np.float32)
-            img[(yy - 48) ** 2 + (xx - 48) ** 2 < 38 ** 2] = 0.4
-            cy, cx = 30 + 12 * k, 30 + rng.integers(0, 30)   # class = where the blob sits
-            img[(yy - cy) ** 2 + (xx - cx) ** 2 < 36] = 1.0
-            img += rng.normal(0, 0.03, img.shape)
-            Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(root / name / f"{i}.png")
+from tests.ml.folders import write_class_folder
 
 
 def test_every_layer_has_a_name_and_the_cnn_is_compact():
@@ -47,8 +33,8 @@ def test_the_split_never_puts_identical_files_on_both_sides(tmp_path):
 
 def test_train_writes_model_metadata_and_curves_and_reads_a_synthetic_folder(tmp_path):
     real, synth, out = tmp_path / "real", tmp_path / "synth", tmp_path / "out"
-    _write_class_folder(real, 10, seed=0)
-    _write_class_folder(synth, 5, seed=1)
+    write_class_folder(real, 10, seed=0)
+    write_class_folder(synth, 5, seed=1)
     rc = train_main(["--data", str(real), "--out", str(out), "--epochs", "2", "--input-size", "64",
                      "--batch-size", "8", "--val-fraction", "0.25", "--cache-dir", str(tmp_path / "c"),
                      "--synthetic", str(synth), "--synthetic-ratio", "0.5"])

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite drives, once, only those missing:
+#   chromium        the real-browser test (Playwright's Python package, executable_path=/usr/bin/chromium;
+#                   Playwright's own browser download is never used)
+#   docker-compose  validates docker-compose.yml (`config` needs no Docker engine)
+# Idempotent: does nothing when both are present.
+set -euo pipefail
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-test-tools: need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "install-test-tools: installing Debian's ${missing[*]} (apt-get)..."
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
