@@ -23,9 +23,8 @@ def evaluate_guard(guard: InputGuard, dual, size: int, val_x: np.ndarray, val_fe
     """False rejects on validation, AUROC against the offline foreign set, per-item verdicts."""
     from ml.ood import build_ood_set, matplotlib_brain_mri
 
-    val_scores = np.array([
-        max(guard.components(f[None], image_stats(x)).values()) for f, x in zip(val_feats, val_x)
-    ])
+    # The validation slices' originals are JPEGs already reduced to x; assess reads x only.
+    val_scores = np.array([guard.assess(x, x, f).score for f, x in zip(val_feats, val_x)])
     items = build_ood_set()
     prepared = [prepare(it.image, size) for it in items]
     xs = np.stack([p.x for p in prepared])[..., None]
