@@ -136,7 +136,8 @@ class Analyzer:
         self.temperature = float(metadata.get("temperature", 1.0))
         self.tta = metadata.get("tta", TTA) == "hflip"
         self.graph = FusedGraph(model, metadata.get("target_layer") or target_layer(arch),
-                                metadata.get("feature_layer") or feature_layer(arch), tta=self.tta)
+                                metadata.get("feature_layer") or feature_layer(arch), tta=self.tta,
+                                cam_score=metadata.get("cam_score", "logit"), temperature=self.temperature)
         self.guard = None
         if metadata.get("guard"):
             from ml.guard import InputGuard

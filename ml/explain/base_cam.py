@@ -58,6 +58,32 @@ def merge_flipped_maps(m: tf.Tensor) -> tf.Tensor:
     return 0.5 * (m[:n] + tf.reverse(m[n:], axis=[2]))
 
 
+CAM_SCORES = ("logit", "log_prob")
+
+
+def explained_score(logits: tf.Tensor, cls: tf.Tensor, score: str = "logit",
+                    temperature: float = 1.0) -> tf.Tensor:
+    """The scalar whose gradient every map follows: summed over the batch.
+
+    * ``logit``: the explained class's logit, as in Selvaraju et al.
+    * ``log_prob``: the log of its calibrated probability, ``log softmax(logits / T)``.
+      Its gradient is ``sum_j p_j (grad z_c - grad z_j)`` over the other classes j:
+      the map shows where class c beats the alternatives the model weighs, not where
+      every class's evidence is (a contrastive map). It follows the quantity that a
+      deletion test and the report show: the calibrated probability.
+
+    Samples are independent in inference mode, so the gradient of the sum gives every
+    sample's own gradient in one backward pass.
+    """
+    if score == "logit":
+        picked = logits
+    elif score == "log_prob":
+        picked = tf.nn.log_softmax(logits / temperature, axis=-1)
+    else:
+        raise ValueError(f"cam score must be one of {CAM_SCORES}, received: {score!r}")
+    return tf.reduce_sum(tf.gather(picked, cls, batch_dims=1))
+
+
 def normalise_map(m: np.ndarray) -> np.ndarray:
     """Min-max scale a map to float32 [0, 1]; a flat (or empty) map becomes zeros."""
     m = np.nan_to_num(np.asarray(m, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
@@ -90,6 +116,8 @@ class BaseCAM:
             (metadata.json ``target_layer``).
         tta: follow ml.predict's left-right-flip convention (image + mirror, the
             mirror's map flipped back, the two averaged).
+        score: what the map explains, ``logit`` or ``log_prob`` (:func:`explained_score`).
+        temperature: the calibration temperature for ``log_prob``.
 
     Raises:
         ValueError: the model has no layer called ``target_layer``.
@@ -98,10 +126,15 @@ class BaseCAM:
     name = "base"
     paper = ""
 
-    def __init__(self, model, target_layer: str, *, tta: bool = True):
+    def __init__(self, model, target_layer: str, *, tta: bool = True, score: str = "logit",
+                 temperature: float = 1.0):
         import keras
 
+        if score not in CAM_SCORES:
+            raise ValueError(f"cam score must be one of {CAM_SCORES}, received: {score!r}")
         layer = find_layer(model, target_layer)
+        self.score = score
+        self.temperature = float(temperature)
         self.model = model
         self.target_layer = target_layer
         self.tta = bool(tta)
@@ -119,7 +152,9 @@ class BaseCAM:
         from ml.models import target_layer
 
         name = metadata.get("target_layer") or target_layer(metadata.get("arch", "cnn"))
-        return cls(model, name, tta=metadata.get("tta") == "hflip")
+        return cls(model, name, tta=metadata.get("tta") == "hflip",
+                   score=metadata.get("cam_score", "logit"),
+                   temperature=float(metadata.get("temperature", 1.0)))
 
     # ---- the hook ------------------------------------------------------------------
     @staticmethod
@@ -142,9 +177,7 @@ class BaseCAM:
             predicted = tf.argmax(merged, axis=-1, output_type=tf.int32)
             cls = tf.where(targets >= 0, targets, predicted)              # -1 means "predicted"
             cls_all = tf.concat([cls, cls], 0) if self.tta else cls
-            # Samples are independent in inference mode, so the gradient of the sum gives
-            # every sample's own gradient in one backward pass.
-            score = tf.reduce_sum(tf.gather(logits, cls_all, batch_dims=1))
+            score = explained_score(logits, cls_all, self.score, self.temperature)
         grads = tape.gradient(score, acts)                                # (2N, h, w, K)
         cams = self.cam_from_gradients(acts, grads)                       # (2N, h, w)
         if self.tta:

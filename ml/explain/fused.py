@@ -10,7 +10,8 @@ for every image. Here a single ``tf.function`` over the batch does it all:
   penultimate features and the target layer's activations;
 * TTA as in :mod:`ml.predict`: logits and features are the mean of the two halves, the
   class explained is the argmax of the merged logits;
-* backward, once: the gradient of the explained class's logit (summed over the batch;
+* backward, once: the gradient of the explained class's score (its logit, or its
+  calibrated log-probability: metadata ``cam_score``; summed over the batch;
   samples are independent in inference mode) with respect to the target activations,
   and, when saliency is wanted, with respect to the input pixels too;
 * every CAM method's hook (:meth:`BaseCAM.channel_weights`) on those gradients, and the
@@ -21,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ml.explain.base_cam import find_layer, merge_flipped_maps, merge_flips, with_flips
+from ml.explain.base_cam import (CAM_SCORES, explained_score, find_layer, merge_flipped_maps,
+                                 merge_flips, with_flips)
 from ml.explain.grad_cam import GradCAM
 from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
 from ml.explain.guided_backprop import guided_clone
@@ -38,14 +40,21 @@ class FusedGraph:
         feature_layer: penultimate layer name (metadata ``feature_layer``), for the guard.
         tta: average over the left-right flip (metadata ``tta == "hflip"``).
         cam_methods: BaseCAM subclasses evaluated in the graph.
+        cam_score: what the maps explain, ``logit`` or ``log_prob`` (metadata
+            ``cam_score``; see :func:`ml.explain.base_cam.explained_score`).
+        temperature: the calibration temperature, for ``log_prob``.
 
     Raises:
         ValueError: a named layer is missing.
     """
 
     def __init__(self, model, target_layer: str, feature_layer: str, *, tta: bool = True,
-                 cam_methods=CAM_METHODS):
+                 cam_methods=CAM_METHODS, cam_score: str = "logit", temperature: float = 1.0):
+        if cam_score not in CAM_SCORES:
+            raise ValueError(f"cam score must be one of {CAM_SCORES}, received: {cam_score!r}")
         find_layer(model, target_layer)
+        self.cam_score = cam_score
+        self.temperature = float(temperature)
         find_layer(model, feature_layer)
         self.model = model
         self.size = int(model.inputs[0].shape[1])
@@ -74,7 +83,7 @@ class FusedGraph:
             predicted = tf.argmax(merged, axis=-1, output_type=tf.int32)
             cls = tf.where(targets >= 0, targets, predicted)           # -1 means "predicted"
             cls_all = tf.concat([cls, cls], 0) if self.tta else cls
-            score = tf.reduce_sum(tf.gather(logits, cls_all, batch_dims=1))
+            score = explained_score(logits, cls_all, self.cam_score, self.temperature)
         sources = [acts, xin] if saliency else [acts]
         grads = tape.gradient(score, sources)
         n = tf.shape(x)[0]

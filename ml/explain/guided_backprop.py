@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ml.explain.base_cam import find_layer, merge_flipped_maps, with_flips, merge_flips
+from ml.explain.base_cam import explained_score, find_layer, merge_flipped_maps, merge_flips, with_flips
 
 
 @tf.custom_gradient
@@ -108,14 +108,17 @@ class GuidedBackprop:
         model: Keras model (N, S, S, 1) -> (N, C) logits.
         tta: follow ml.predict's flip convention (the mirror's gradient flipped back
             and averaged: the guided gradient of the TTA logit).
+        score: ``logit`` or ``log_prob`` (:func:`ml.explain.base_cam.explained_score`).
+        temperature: the calibration temperature for ``log_prob``.
     """
 
     name = "guided_backprop"
     paper = "https://arxiv.org/abs/1412.6806"
 
-    def __init__(self, model, *, tta: bool = True):
+    def __init__(self, model, *, tta: bool = True, score: str = "logit", temperature: float = 1.0):
         self.twin, self.n_swapped = guided_clone(model)
         self.tta = bool(tta)
+        self.score, self.temperature = score, float(temperature)
         self._compiled = tf.function(
             self._grads, reduce_retracing=True,
             input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
@@ -130,7 +133,7 @@ class GuidedBackprop:
             merged = merge_flips(logits) if self.tta else logits
             cls = tf.where(targets >= 0, targets, tf.argmax(merged, -1, output_type=tf.int32))
             cls_all = tf.concat([cls, cls], 0) if self.tta else cls
-            score = tf.reduce_sum(tf.gather(logits, cls_all, batch_dims=1))
+            score = explained_score(logits, cls_all, self.score, self.temperature)
         g = tape.gradient(score, xin)                             # (2N, S, S, 1)
         return (merge_flipped_maps(g) if self.tta else g), cls
 

@@ -211,3 +211,48 @@ def test_the_faithfulness_check_can_run_later_on_chosen_slices_with_the_same_res
     full = analyzer.analyze(images, saliency=False)
     later = analyzer.check_faithfulness([images[2], images[0]])
     assert later == [full[2].faithfulness, full[0].faithfulness]
+
+
+def test_log_prob_score_is_the_contrastive_gradient():
+    """d log p_c = sum_j p_j (d z_c - d z_j): the map explains c against the others."""
+    import tensorflow as tf
+
+    from ml.calibration import softmax
+    from ml.explain.base_cam import explained_score
+
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=(3, 4)).astype(np.float32))
+    cls = tf.constant([0, 2, 3])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        score = explained_score(logits, cls, "log_prob", temperature=1.5)
+    grad = tape.gradient(score, logits).numpy()
+    p = softmax(logits.numpy(), 1.5)
+    expected = -p / 1.5
+    expected[np.arange(3), cls.numpy()] += 1.0 / 1.5
+    np.testing.assert_allclose(grad, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="cam score"):
+        explained_score(logits, cls, "softmax")
+
+
+def test_fused_log_prob_maps_agree_with_the_unfused_reference():
+    from ml.analyzer import Analyzer
+    from ml.explain.base_cam import to_original
+    from ml.explain.grad_cam import GradCAM
+    from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
+    from ml.preprocess import prepare
+
+    base, model = cnn_analyzer()
+    meta = {**base.metadata, "cam_score": "log_prob"}
+    analyzer = Analyzer(model, meta, version="test", warmup=False)
+    images = _slices(3, seed=2)
+    results = analyzer.analyze(images, faithfulness=False)
+    prepared = [prepare(im, CNN_SIZE) for im in images]
+    x = np.stack([p.x for p in prepared])
+    cams, _ = GradCAM.from_metadata(model, meta)(x)
+    pps, _ = GradCAMPlusPlus.from_metadata(model, meta)(x)
+    logit_cams, _ = GradCAM(model, "block4_sepconv2_act")(x)
+    for i, r in enumerate(results):
+        np.testing.assert_allclose(r.gradcam, to_original(cams[i], prepared[i]), atol=1e-4)
+        np.testing.assert_allclose(r.gradcam_pp, to_original(pps[i], prepared[i]), atol=1e-4)
+    assert not np.allclose(cams, logit_cams, atol=1e-3)      # a different map, not a relabel
