@@ -101,7 +101,8 @@ class Analyzer:
     Args:
         model: Keras model (N, S, S, 1) in [0, 1] -> (N, C) logits.
         metadata: the model's metadata.json dict; reads ``input_size``, ``classes``,
-            ``target_layer``, ``feature_layer``, ``temperature``, ``tta`` and ``guard``.
+            ``target_layer``, ``feature_layer``, ``temperature``, ``tta``, ``guard`` and
+            (optional) ``cam_score``.
         name: model name (default: metadata ``name``).
         version: model version (default: "unversioned").
         warmup: trace and run the compiled graphs once now.
