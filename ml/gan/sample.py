@@ -18,7 +18,7 @@ import numpy as np
 
 from ml.models import CLASSES
 
-DEFAULT_GENERATOR = "var/gan/generator.keras"
+DEFAULT_GENERATOR = "ml/weights/gan/generator.keras"   # the shipped one; `ml.gan train` writes var/gan
 
 
 def load_generator(path: str | Path):
