@@ -571,7 +571,11 @@ def test_reading_never_logs_or_prints_patient_details(caplog, capfd):
     ds = make_dicom(ramp(), PatientName="Secretname^Person", PatientID="PHI-ID-ABCD",
                     PatientBirthDate="19990101", InstanceNumber="7")
     # An invalid value makes pydicom warn and log, quoting the value.
-    data = to_bytes(ds).replace(b"7 ", b"7Z").replace(b"19990101", b"1999x101")
+    # Replace inside the two elements only (explicit VR headers): a bare b"7 " also
+    # matches a random UID ending in 7 followed by a (0020,xxxx) tag, which made this flaky.
+    data = to_bytes(ds)
+    assert data.count(b"IS\x02\x007 ") == 1 and data.count(b"DA\x08\x0019990101") == 1
+    data = data.replace(b"IS\x02\x007 ", b"IS\x02\x007Z").replace(b"DA\x08\x0019990101", b"DA\x08\x001999x101")
     with pytest.warns(UserWarning, match="7Z"):
         pydicom.dcmread(io.BytesIO(data)).InstanceNumber  # noqa: B018 - proves the test can fail
     caplog.clear()
