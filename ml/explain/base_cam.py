@@ -61,6 +61,13 @@ def merge_flipped_maps(m: tf.Tensor) -> tf.Tensor:
 CAM_SCORES = ("logit", "log_prob")
 
 
+def check_cam_score(score: str) -> str:
+    """``score`` if it names a known map target (:data:`CAM_SCORES`), else ValueError."""
+    if score not in CAM_SCORES:
+        raise ValueError(f"cam score must be one of {CAM_SCORES}, received: {score!r}")
+    return score
+
+
 def explained_score(logits: tf.Tensor, cls: tf.Tensor, score: str = "logit",
                     temperature: float = 1.0) -> tf.Tensor:
     """The scalar whose gradient every map follows: summed over the batch.
@@ -77,10 +84,8 @@ def explained_score(logits: tf.Tensor, cls: tf.Tensor, score: str = "logit",
     """
     if score == "logit":
         picked = logits
-    elif score == "log_prob":
+    elif check_cam_score(score) == "log_prob":
         picked = tf.nn.log_softmax(logits / temperature, axis=-1)
-    else:
-        raise ValueError(f"cam score must be one of {CAM_SCORES}, received: {score!r}")
     return tf.reduce_sum(tf.gather(picked, cls, batch_dims=1))
 
 
@@ -130,10 +135,8 @@ class BaseCAM:
                  temperature: float = 1.0):
         import keras
 
-        if score not in CAM_SCORES:
-            raise ValueError(f"cam score must be one of {CAM_SCORES}, received: {score!r}")
         layer = find_layer(model, target_layer)
-        self.score = score
+        self.score = check_cam_score(score)
         self.temperature = float(temperature)
         self.model = model
         self.target_layer = target_layer

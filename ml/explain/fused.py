@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ml.explain.base_cam import (CAM_SCORES, explained_score, find_layer, merge_flipped_maps,
+from ml.explain.base_cam import (check_cam_score, explained_score, find_layer, merge_flipped_maps,
                                  merge_flips, with_flips)
 from ml.explain.grad_cam import GradCAM
 from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
@@ -50,10 +50,8 @@ class FusedGraph:
 
     def __init__(self, model, target_layer: str, feature_layer: str, *, tta: bool = True,
                  cam_methods=CAM_METHODS, cam_score: str = "logit", temperature: float = 1.0):
-        if cam_score not in CAM_SCORES:
-            raise ValueError(f"cam score must be one of {CAM_SCORES}, received: {cam_score!r}")
         find_layer(model, target_layer)
-        self.cam_score = cam_score
+        self.cam_score = check_cam_score(cam_score)
         self.temperature = float(temperature)
         find_layer(model, feature_layer)
         self.model = model

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ml.explain.base_cam import explained_score, find_layer, merge_flipped_maps, merge_flips, with_flips
+from ml.explain.base_cam import (check_cam_score, explained_score, find_layer, merge_flipped_maps,
+                                 merge_flips, with_flips)
 
 
 @tf.custom_gradient
@@ -118,7 +119,7 @@ class GuidedBackprop:
     def __init__(self, model, *, tta: bool = True, score: str = "logit", temperature: float = 1.0):
         self.twin, self.n_swapped = guided_clone(model)
         self.tta = bool(tta)
-        self.score, self.temperature = score, float(temperature)
+        self.score, self.temperature = check_cam_score(score), float(temperature)
         self._compiled = tf.function(
             self._grads, reduce_retracing=True,
             input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
