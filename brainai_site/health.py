@@ -33,7 +33,7 @@ def _model() -> dict:
 
     info = registry.get(settings.BRAINAI_MODEL)
     if not info.model_file.is_file():
-        raise FileNotFoundError("model.keras missing")
+        raise FileNotFoundError(f"model weights missing: {info.model_file.name}")
     return {"ok": True, "name": info.name, "version": info.version}
 
 

@@ -80,12 +80,12 @@ def build_xception(input_size: int = 299, imagenet_weights: str | None = None) -
     inputs = keras.Input((input_size, input_size, 1), name="image")
     x = layers.Concatenate(name="grey_to_rgb")([inputs, inputs, inputs])
     x = layers.Rescaling(2.0, offset=-1.0, name="to_unit_symmetric")(x)
-    backbone = keras.applications.Xception(
-        include_top=False, weights=None, input_shape=(input_size, input_size, 3)
-    )
+    # input_tensor= grows the backbone's layers on our graph, so the model is flat:
+    # Grad-CAM finds block14_sepconv2_act by name and the guided twin can clone it.
+    backbone = keras.applications.Xception(include_top=False, weights=None, input_tensor=x)
     if imagenet_weights:
         backbone.load_weights(imagenet_weights)
-    x = backbone(x)
+    x = backbone.output
     x = layers.GlobalMaxPooling2D(name="head_gmp")(x)
     x = layers.Dropout(0.3, name="head_dropout1")(x)
     x = layers.Dense(128, activation="relu", name=XCEPTION_FEATURE_LAYER)(x)

@@ -31,18 +31,29 @@ def logits_and_features_model(model, feature_layer: str):
                        name=f"{model.name}_with_features")
 
 
-def predict_logits_features(dual_model, x: np.ndarray, batch_size: int = 64,
+def batch_for(size: int, pixels: int = 64 * 160 * 160) -> int:
+    """Images per forward pass at input side ``size``: a fixed pixel budget.
+
+    64 slices at 160 px; 18 at 299 px. Xception's activations at 299 px for a batch of 64
+    (128 with the mirror) took over 20 GB on this 24 GB machine.
+    """
+    return max(1, pixels // (size * size))
+
+
+def predict_logits_features(dual_model, x: np.ndarray, batch_size: int | None = None,
                             tta: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Run the model over x in batches.
 
     Args:
         dual_model: from :func:`logits_and_features_model`.
         x: (N, S, S, 1) float32 in [0, 1] (outputs of :func:`ml.preprocess.prepare`).
+        batch_size: images per pass; default :func:`batch_for` the input size.
         tta: average over the left-right flip.
 
     Returns:
         logits (N, C) and features (N, D), float32.
     """
+    batch_size = batch_size or batch_for(int(x.shape[1]) if len(x) else 160)
     logits, feats = [], []
     for i in range(0, len(x), batch_size):
         xb = np.asarray(x[i:i + batch_size], dtype=np.float32)

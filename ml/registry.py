@@ -1,8 +1,11 @@
 """Find and load shipped or configured models by name.
 
-A model is a folder ``<root>/<name>/`` holding ``model.keras`` and ``metadata.json``.
-Roots, in order: ``BRAINAI_MODEL_DIR`` (if set), then ``ml/weights/``. Only folders
-with both files count, so the product lists only models that ship weights.
+A model is a folder ``<root>/<name>/`` holding ``metadata.json`` and its weights: a
+``model.keras``, or a ``weights.npz`` of per-channel quantised kernels
+(:mod:`ml.weight_pack`, for models whose float32 file would pass the repository's 20 MB
+limit; the architecture is rebuilt from the metadata). Roots, in order:
+``BRAINAI_MODEL_DIR`` (if set), then ``ml/weights/``. Only folders with weights and
+metadata count, so the product lists only models that ship weights.
 """
 from __future__ import annotations
 
@@ -16,6 +19,15 @@ from pathlib import Path
 from ml.errors import ModelNotFoundError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHT_FILES = ("model.keras", "weights.npz")   # in order of preference
+
+
+def weights_file(folder: Path) -> Path | None:
+    """The weights file of a model folder, or None."""
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
 def model_roots() -> list[Path]:
@@ -35,7 +47,8 @@ class ModelInfo:
 
     @property
     def model_file(self) -> Path:
-        return self.path / "model.keras"
+        """``model.keras``, or the packed ``weights.npz`` (same folder)."""
+        return weights_file(self.path) or self.path / "model.keras"
 
     @property
     def version(self) -> str:
@@ -76,8 +89,8 @@ def _scan() -> dict[str, ModelInfo]:
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
-            meta_file, model_file = folder / "metadata.json", folder / "model.keras"
-            if folder.name in found or not (meta_file.is_file() and model_file.is_file()):
+            meta_file = folder / "metadata.json"
+            if folder.name in found or not (meta_file.is_file() and weights_file(folder)):
                 continue
             found[folder.name] = ModelInfo(folder.name, folder, _read_metadata(meta_file))
     return found
@@ -110,7 +123,7 @@ def get(name: str | None = None) -> ModelInfo:
     """
     name = name or default_model_name()
     path = Path(name)
-    if path.is_dir() and (path / "model.keras").is_file():
+    if path.is_dir() and weights_file(path) and (path / "metadata.json").is_file():
         return ModelInfo(path.name, path, _read_metadata(path / "metadata.json"))
     infos = _scan()
     if name not in infos:
@@ -122,4 +135,11 @@ def load_keras(info: ModelInfo):
     """Load the Keras model of a ModelInfo (compile=False: inference only)."""
     import keras
 
+    if info.model_file.name == "weights.npz":
+        from ml import weight_pack
+        from ml.models import build_model
+
+        model = build_model(info.metadata["arch"], int(info.metadata["input_size"]))
+        weight_pack.load_into(model, info.model_file)
+        return model
     return keras.models.load_model(info.model_file, compile=False)

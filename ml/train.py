@@ -111,25 +111,40 @@ def plot_curves(history: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def compile_for_training(model, *, lr: float, weight_decay: float, label_smoothing: float,
+                         steps_per_epoch: int, epochs: int, fine_tune: bool = False) -> None:
+    """AdamW, cosine decay (after one warm-up epoch unless fine-tuning), smoothed CE on logits."""
+    import keras
+
+    total = steps_per_epoch * epochs
+    if fine_tune:  # already warm, decay from lr
+        schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(total, 1), alpha=0.01)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr / 20, decay_steps=max(total - steps_per_epoch, 1),
+            alpha=0.01, warmup_target=lr, warmup_steps=steps_per_epoch,
+        )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
+        metrics=["accuracy"],
+    )
+
+
+def class_weights(y: np.ndarray) -> dict[int, float]:
+    """'Balanced' class weights: n / (classes * count) for each class present."""
+    counts = np.bincount(y, minlength=len(CLASSES))
+    return {i: float(len(y) / (len(CLASSES) * c)) for i, c in enumerate(counts) if c}
+
+
 def fit(args, model, x_tr, y_tr, x_va, y_va):
     import keras
 
-    steps = len(x_tr) // args.batch_size
-    total = steps * args.epochs
-    if args.init_from:  # fine-tuning: already warm, decay from --lr
-        schedule = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=max(total, 1), alpha=0.01)
-    else:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=args.lr / 20, decay_steps=max(total - steps, 1),
-            alpha=0.01, warmup_target=args.lr, warmup_steps=steps,
-        )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=args.label_smoothing),
-        metrics=["accuracy"],
-    )
-    counts = np.bincount(y_tr, minlength=len(CLASSES))
-    class_weight = {i: float(len(y_tr) / (len(CLASSES) * c)) for i, c in enumerate(counts) if c}
+    compile_for_training(model, lr=args.lr, weight_decay=args.weight_decay,
+                         label_smoothing=args.label_smoothing,
+                         steps_per_epoch=len(x_tr) // args.batch_size, epochs=args.epochs,
+                         fine_tune=bool(args.init_from))
+    class_weight = class_weights(y_tr)
     train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed)
     out = Path(args.out)
     callbacks = [

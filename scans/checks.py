@@ -7,7 +7,7 @@ from django.core.checks import Error, Warning, register
 
 @register("brainai")
 def model_weights_present(app_configs=None, **kwargs):
-    """The configured (or default) model has model.keras + metadata.json on disk."""
+    """The configured (or default) model has its weights (model.keras or weights.npz) and metadata.json."""
     from ml import registry
     from ml.errors import ModelNotFoundError
 
@@ -16,7 +16,7 @@ def model_weights_present(app_configs=None, **kwargs):
     except ModelNotFoundError as exc:
         return [Error(f"model weights missing: {exc}",
                       hint="Set BRAINAI_MODEL to one of the available models, or BRAINAI_MODEL_DIR "
-                           "to a folder holding <name>/model.keras and <name>/metadata.json.",
+                           "to a folder holding <name>/metadata.json and <name>/model.keras (or weights.npz).",
                       id="brainai.E001")]
     except (OSError, ValueError) as exc:
         return [Error(f"model metadata unreadable: {exc}", id="brainai.E002")]

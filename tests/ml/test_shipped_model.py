@@ -42,7 +42,7 @@ def guarded(info):
 
 def test_the_default_model_is_the_most_accurate_that_ships(info):
     assert info.name == registry.available_models()[0]
-    assert (info.path / "model.keras").stat().st_size < 20 * 1024 * 1024
+    assert info.model_file.stat().st_size < 20 * 1024 * 1024
 
 
 def test_the_default_model_is_accurate_on_a_seeded_sample_of_200(scored):

@@ -1,0 +1,64 @@
+"""The training augmentation as a Keras layer, in ``keras.ops``: runs on any backend.
+
+The same transforms as :func:`ml.augment.augment_batch` (left-right flip, rotation,
+zoom, shift, brightness, contrast, clip to [0, 1]) with the same parameters and the same
+affine convention, written in backend-neutral ops so a training run on the JAX backend
+(the GPU machine, which has no TensorFlow) augments exactly as the CPU run does.
+Active only when ``training=True``.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="brainai")
+class Augment(keras.layers.Layer):
+    """Random flips, rotation, zoom, shift, brightness and contrast on (B, S, S, 1) in [0, 1]."""
+
+    def __init__(self, rotate_deg: float = 10.0, zoom: float = 0.1, shift: float = 0.06,
+                 brightness: float = 0.1, contrast: tuple[float, float] = (0.85, 1.15),
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rotate_deg, self.zoom, self.shift = float(rotate_deg), float(zoom), float(shift)
+        self.brightness, self.contrast = float(brightness), tuple(float(c) for c in contrast)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, shape, low, high):
+        return keras.random.uniform(shape, low, high, seed=self.seed_generator)
+
+    def call(self, images, training=False):
+        if not training:
+            return images
+        shape = ops.shape(images)
+        b, size = shape[0], ops.cast(shape[1], "float32")
+        flip = self._uniform((b, 1, 1, 1), 0.0, 1.0) < 0.5
+        images = ops.where(flip, ops.flip(images, axis=2), images)
+        theta = self._uniform((b,), -self.rotate_deg, self.rotate_deg) * (math.pi / 180.0)
+        zoom = self._uniform((b,), 1.0 - self.zoom, 1.0 + self.zoom)
+        shift = self._uniform((b, 2), -self.shift, self.shift) * size
+        c = (size - 1.0) / 2.0
+        cos, sin = ops.cos(theta) / zoom, ops.sin(theta) / zoom
+        # Output pixel (x, y) samples the input at A @ (x - c, y - c) + c + shift.
+        a0, a1, b0, b1 = cos, -sin, sin, cos
+        a2 = c - a0 * c - a1 * c + shift[:, 0]
+        b2 = c - b0 * c - b1 * c + shift[:, 1]
+        zeros = ops.zeros_like(a0)
+        transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        images = ops.image.affine_transform(images, transform, interpolation="bilinear",
+                                            fill_mode="constant", fill_value=0.0)
+        mean = ops.mean(images, axis=(1, 2, 3), keepdims=True)
+        k = self._uniform((b, 1, 1, 1), self.contrast[0], self.contrast[1])
+        d = self._uniform((b, 1, 1, 1), -self.brightness, self.brightness)
+        return ops.clip((images - mean) * k + mean + d, 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rotate_deg": self.rotate_deg, "zoom": self.zoom,
+                "shift": self.shift, "brightness": self.brightness,
+                "contrast": list(self.contrast), "seed": self.seed}
