@@ -10,14 +10,20 @@ Prints a table and, last, one line of JSON::
   region descriptor), images already decoded; also at batch 1 and 8, and the full worker
   configuration (saliency, Grad-CAM++, per-case faithfulness).
 * naive_images_per_s: the seed's way, per image: preprocess, ``model.predict``, then a
-  separate GradientTape pass for Grad-CAM, resized onto the original (no TTA: it does
-  half the model work of the fused path and still loses).
+  separate gradient pass for Grad-CAM (a GradientTape under TensorFlow, an uncompiled
+  ``jax.grad`` under JAX), resized onto the original (no TTA: it does half the model
+  work of the fused path and still loses).
 * gflops_per_image: one forward pass, counting 2 FLOPs per multiply-add of the
   convolutions and dense layers. The fused path runs 2 forward passes per image (the
   image and its mirror) plus a backward pass to the last block, so its achieved GFLOP/s
   is images_per_s x 2 x gflops_per_image (the backward to the target layer is < 0.1%).
-* peak_gflops: the best fp32 matmul rate of numpy and TensorFlow on this machine.
+* peak_gflops: the best fp32 matmul rate of numpy and of the Keras backend's library
+  (TensorFlow, or jax.numpy at full fp32 precision on JAX's default device).
 * efficiency: achieved / peak.
+* backend, device: the Keras backend and the device it computes on.
+
+Runs under the TensorFlow (default) and the JAX backend (``KERAS_BACKEND=jax``; no
+TensorFlow needed then).
 
 Also per-stage seconds per image: decode, preprocess, model, guard, map resize, saliency,
 region, faithfulness, PNG encode. Benchmarks print figures; they never pass or fail.
@@ -91,22 +97,76 @@ def model_gflops(model) -> float:
     return total / 1e9
 
 
+def backend_device() -> tuple[str, str]:
+    """The Keras backend and the device it computes on (e.g. ``jax``, ``NVIDIA H100 80GB HBM3``)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return backend, jax.devices()[0].device_kind
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            return backend, tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    return backend, f"cpu ({platform.processor() or platform.machine()})"
+
+
 def matmul_peak(sizes=(1024, 2048, 3072), repeat: int = 7) -> dict:
-    """Best fp32 matmul GFLOP/s of numpy and of TensorFlow over a few square sizes."""
+    """Best fp32 matmul GFLOP/s of numpy and of the backend's library over a few square sizes.
+
+    Under JAX the matmul runs on the default device at ``Precision.HIGHEST`` (true fp32,
+    not TF32), timed to ``block_until_ready`` after a warm-up call; on an accelerator
+    the sizes are larger, for the small ones do not fill it.
+    """
+    import keras
+
+    best = {"numpy": 0.0}
+    for n in sizes:
+        a, b = _square_pair(n)
+        a @ b
+        best["numpy"] = max(best["numpy"], 2.0 * n ** 3 / min(_time(lambda: a @ b) for _ in range(repeat)) / 1e9)
+    if keras.backend.backend() == "jax":
+        best["jax"] = _jax_matmul_peak(sizes, repeat)
+    else:
+        best["tensorflow"] = _tf_matmul_peak(sizes, repeat)
+    return best
+
+
+def _square_pair(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return (np.random.default_rng(0).random((n, n), dtype=np.float32),
+            np.random.default_rng(1).random((n, n), dtype=np.float32))
+
+
+def _tf_matmul_peak(sizes, repeat: int) -> float:
     import tensorflow as tf
 
     mm = tf.function(lambda x, y: tf.matmul(x, y))
-    best = {"numpy": 0.0, "tensorflow": 0.0}
+    best = 0.0
     for n in sizes:
-        a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-        b = np.random.default_rng(1).random((n, n), dtype=np.float32)
-        ta, tb = tf.constant(a), tf.constant(b)
-        a @ b
+        ta, tb = (tf.constant(m) for m in _square_pair(n))
         mm(ta, tb).numpy()
-        flops = 2.0 * n ** 3
-        best["numpy"] = max(best["numpy"], flops / min(_time(lambda: a @ b) for _ in range(repeat)) / 1e9)
-        best["tensorflow"] = max(best["tensorflow"],
-                                 flops / min(_time(lambda: mm(ta, tb).numpy()) for _ in range(repeat)) / 1e9)
+        best = max(best, 2.0 * n ** 3 / min(_time(lambda: mm(ta, tb).numpy()) for _ in range(repeat)) / 1e9)
+    return best
+
+
+def _jax_matmul_peak(sizes, repeat: int) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        sizes = (2048, 4096, 8192)
+    mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision=jax.lax.Precision.HIGHEST))
+    best = 0.0
+    for n in sizes:
+        ja, jb = (jax.device_put(m, device) for m in _square_pair(n))
+        mm(ja, jb).block_until_ready()                      # compile and warm up
+        best = max(best, 2.0 * n ** 3 / min(_time(lambda: mm(ja, jb).block_until_ready())
+                                            for _ in range(repeat)) / 1e9)
     return best
 
 
@@ -135,7 +195,10 @@ def fused_rate(analyzer, images, batch: int, repeat: int, **flags) -> tuple[floa
 
 
 class NaivePath:
-    """The seed's path (keras-io Grad-CAM example): per image, predict, then a tape pass."""
+    """The seed's path (keras-io Grad-CAM example): per image, predict, then a tape pass.
+
+    TensorFlow only; :class:`NaivePathJax` is the same path under JAX.
+    """
 
     def __init__(self, model, target_layer: str, size: int):
         import keras
@@ -162,7 +225,46 @@ class NaivePath:
         return cls, unprepare_map(heat, p)
 
 
-def naive_rate(naive: NaivePath, images, repeat: int) -> float:
+class NaivePathJax:
+    """The seed's path under JAX: per image, predict, then a separate, uncompiled
+    ``jax.grad`` of the class logit with respect to the target activations (what a
+    GradientTape pass is under TensorFlow: op by op, nothing fused)."""
+
+    def __init__(self, model, target_layer: str, size: int):
+        import keras
+
+        self.model, self.size = model, size
+        acts = model.get_layer(target_layer).output
+        self.head = keras.Model(model.inputs, acts)                 # x -> (1, h, w, K)
+        self.tail = keras.Model(acts, model.outputs[0])             # activations -> (1, C)
+
+    def __call__(self, image: np.ndarray) -> tuple[int, np.ndarray]:
+        import jax
+        import jax.numpy as jnp
+
+        from ml.preprocess import prepare, unprepare_map
+
+        p = prepare(image, self.size)
+        x = p.x[None, ..., None]
+        preds = self.model.predict(x, verbose=0)
+        cls = int(np.argmax(preds[0]))
+        conv = self.head(x)
+        grads = jax.grad(lambda a: self.tail(a)[0, cls])(conv)     # (1, h, w, K)
+        pooled = jnp.mean(grads, axis=(0, 1, 2))
+        heat = np.asarray(jax.nn.relu(conv[0] @ pooled[..., None])[..., 0])
+        heat = heat / (heat.max() + 1e-12)
+        return cls, unprepare_map(heat, p)
+
+
+def naive_path(model, target_layer: str, size: int):
+    """The naive path for the Keras backend in use."""
+    import keras
+
+    cls = NaivePathJax if keras.backend.backend() == "jax" else NaivePath
+    return cls(model, target_layer, size)
+
+
+def naive_rate(naive, images, repeat: int) -> float:
     naive(images[0])
     best = min(_time(lambda: [naive(im) for im in images]) for _ in range(max(1, repeat - 1)))
     return len(images) / best
@@ -210,7 +312,9 @@ def main(argv=None) -> int:
     rates = {}
     for b in args.batches:
         rates[b], _ = fused_rate(analyzer, images, b, args.repeat, **light)
-        print(f"fused classify + Grad-CAM, batch {b:>3}: {rates[b]:8.1f} images/s", flush=True)
+        cap = analyzer._batch_cap(b)
+        note = f" (compiled in calls of {cap}: BRAINAI_MAX_BATCH_PIXELS)" if cap != b else ""
+        print(f"fused classify + Grad-CAM, batch {b:>3}: {rates[b]:8.1f} images/s{note}", flush=True)
     full_rate, full_results = fused_rate(analyzer, images, 32, args.repeat, **full)
     print(f"fused full analysis (saliency, Grad-CAM++, faithfulness), batch 32: {full_rate:.1f} images/s")
     no_faith_rate, _ = fused_rate(analyzer, images, 32, args.repeat,
@@ -218,13 +322,16 @@ def main(argv=None) -> int:
     print(f"fused with saliency and Grad-CAM++, no faithfulness, batch 32: {no_faith_rate:.1f} images/s")
 
     model = registry.load_keras(info)
-    naive = NaivePath(model, analyzer.metadata["target_layer"], analyzer.size)
+    naive = naive_path(model, analyzer.metadata["target_layer"], analyzer.size)
     naive_per_s = naive_rate(naive, images[:args.naive_n], args.repeat)
-    print(f"naive seed-style (predict + separate tape pass, per image): {naive_per_s:.1f} images/s", flush=True)
+    print(f"naive seed-style (predict + separate gradient pass, per image): {naive_per_s:.1f} images/s",
+          flush=True)
 
     gflops = model_gflops(model)
     peaks = matmul_peak()
     peak = max(peaks.values())
+    backend, device = backend_device()
+    grad_pass = "jax.grad" if backend == "jax" else "GradientTape"
     headline = rates.get(32, max(rates.values()))
     passes = 2 if analyzer.tta else 1
     achieved = headline * passes * gflops
@@ -234,11 +341,12 @@ def main(argv=None) -> int:
     print(f"model {analyzer.name} {analyzer.version}: input {analyzer.size} px, "
           f"{model.count_params():,} parameters, {gflops:.3f} GFLOP per forward pass, TTA passes {passes}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"fp32 matmul peak numpy {peaks['numpy']:.1f}, TF {peaks['tensorflow']:.1f} GFLOP/s")
+          f"Keras backend {backend} on {device}; fp32 matmul peak "
+          + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()) + " GFLOP/s")
     print()
-    print("| path | images/s | vs naive |")
+    print(f"| path ({backend} on {device}) | images/s | vs naive |")
     print("|---|---|---|")
-    print(f"| naive: per image predict + GradientTape Grad-CAM (no TTA) | {naive_per_s:.1f} | 1.0x |")
+    print(f"| naive: per image predict + {grad_pass} Grad-CAM (no TTA) | {naive_per_s:.1f} | 1.0x |")
     for b, r in rates.items():
         print(f"| fused classify + Grad-CAM (flip TTA), batch {b} | {r:.1f} | {r / naive_per_s:.1f}x |")
     print(f"| fused + saliency + Grad-CAM++, batch 32 | {no_faith_rate:.1f} | {no_faith_rate / naive_per_s:.1f}x |")
@@ -250,7 +358,6 @@ def main(argv=None) -> int:
         print(f"| {k} | {1e3 * v:.2f} |")
     print(f"\nachieved {achieved:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of the measured matmul peak; "
           f"model load + warm-up {load_s:.1f} s")
-    print("JAX backend: not measured (no GPU in this run; the fused pass is TensorFlow-specific).")
     summary = {
         "images_per_s": round(headline, 2), "naive_images_per_s": round(naive_per_s, 2),
         "speedup": round(headline / naive_per_s, 2), "gflops_per_image": round(gflops, 4),
@@ -263,6 +370,7 @@ def main(argv=None) -> int:
         "stage_ms_per_image": {k: round(1e3 * v, 3) for k, v in stages.items()},
         "model": {"name": analyzer.name, "version": analyzer.version, "input_size": analyzer.size},
         "n_images": len(images), "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+        "backend": backend, "device": device,
     }
     print(json.dumps(summary))
     return 0

@@ -3,8 +3,9 @@
     analyzer = Analyzer.load()                  # once per process; cached per model
     results = analyzer.analyze(frames)          # ndarrays (H, W) in [0, 1] or ml.imageio.Frame
 
-One compiled forward-and-backward pass over the batch (:class:`ml.explain.fused.FusedGraph`)
-gives the calibrated probabilities, the guard's features, Grad-CAM, Grad-CAM++ and the
+One compiled forward-and-backward pass over the batch (:class:`ml.explain.fused.FusedGraph`
+under the TensorFlow backend, :class:`ml.explain.fused_jax.FusedGraphJax` under JAX) gives
+the calibrated probabilities, the guard's features, Grad-CAM, Grad-CAM++ and the
 guided-backprop gradients; there is no second forward pass for the maps. It follows the
 test-time augmentation of :mod:`ml.predict` (image + mirror, logits and features averaged),
 so its probabilities equal ``ml.predict.predict_logits_features`` up to float rounding.
@@ -92,6 +93,31 @@ def _phantom(size: int) -> np.ndarray:
     return (0.5 * head + 0.4 * blob).astype(np.float32)
 
 
+def fused_graph_class():
+    """The fused analysis for the Keras backend in use; imports only that backend's module.
+
+    Returns:
+        :class:`ml.explain.fused.FusedGraph` (TensorFlow) or
+        :class:`ml.explain.fused_jax.FusedGraphJax` (JAX).
+
+    Raises:
+        NotImplementedError: any other Keras backend.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from ml.explain.fused import FusedGraph
+
+        return FusedGraph
+    if backend == "jax":
+        from ml.explain.fused_jax import FusedGraphJax
+
+        return FusedGraphJax
+    raise NotImplementedError(f"no fused analysis for the Keras backend {backend!r}; "
+                              "set KERAS_BACKEND to tensorflow or jax")
+
+
 class Analyzer:
     """A loaded model with everything needed to analyse slices.
 
@@ -101,8 +127,9 @@ class Analyzer:
     Args:
         model: Keras model (N, S, S, 1) in [0, 1] -> (N, C) logits.
         metadata: the model's metadata.json dict; reads ``input_size``, ``classes``,
-            ``target_layer``, ``feature_layer``, ``temperature``, ``tta``, ``guard`` and
-            (optional) ``cam_score``.
+            ``target_layer``, ``feature_layer``, ``temperature``, ``tta``, ``guard`` (or
+            ``guard_model``, a shipped model whose guard it borrows: :mod:`ml.guard_source`)
+            and (optional) ``cam_score``.
         name: model name (default: metadata ``name``).
         version: model version (default: "unversioned").
         warmup: trace and run the compiled graphs once now.
@@ -117,7 +144,6 @@ class Analyzer:
 
     def __init__(self, model, metadata: dict, *, name: str | None = None,
                  version: str | None = None, warmup: bool = True):
-        from ml.explain.fused import FusedGraph
         from ml.models import feature_layer, target_layer
         from ml.predict import TTA
 
@@ -136,15 +162,15 @@ class Analyzer:
         self.size = size
         self.temperature = float(metadata.get("temperature", 1.0))
         self.tta = metadata.get("tta", TTA) == "hflip"
-        self.graph = FusedGraph(model, metadata.get("target_layer") or target_layer(arch),
-                                metadata.get("feature_layer") or feature_layer(arch), tta=self.tta,
-                                cam_score=metadata.get("cam_score", "logit"), temperature=self.temperature)
-        self.guard = None
-        if metadata.get("guard"):
-            from ml.guard import InputGuard
+        graph_class = fused_graph_class()
+        self.graph = graph_class(model, metadata.get("target_layer") or target_layer(arch),
+                                 metadata.get("feature_layer") or feature_layer(arch), tta=self.tta,
+                                 cam_score=metadata.get("cam_score", "logit"), temperature=self.temperature)
+        from ml.guard_source import for_metadata
 
-            self.guard = InputGuard.from_metadata(metadata["guard"])
-        else:
+        self.guard_source = for_metadata(metadata, self._name)      # own guard, or a lender's
+        self.guard = self.guard_source.guard if self.guard_source else None
+        if self.guard is None:
             log.warning("model %s has no input guard in its metadata: every image is accepted", self._name)
         if warmup:
             self.warmup()
@@ -240,12 +266,25 @@ class Analyzer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, received: {batch_size}")
         results: list[SliceResult] = []
+        batch_size = self._batch_cap(batch_size)
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
             orient = [orientations[start + i] if orientations is not None
                       else meta.get("image_orientation_patient") for i, (_px, meta) in enumerate(chunk)]
             results.extend(self._analyze_batch(chunk, orient, saliency, gradcam_pp, faithfulness))
         return results
+
+    def _batch_cap(self, batch_size: int) -> int:
+        """At most ``BRAINAI_MAX_BATCH_PIXELS`` input pixels per compiled call.
+
+        The default, 32 slices of 160 px, is 9 slices at 299 px: the backward pass to the
+        pixels keeps every activation of the mirrored batch, and for Xception at 299 px
+        32 slices would hold about 10 GB. A GPU worker with memory to spare raises it.
+        """
+        from ml.predict import batch_for
+
+        budget = int(os.environ.get("BRAINAI_MAX_BATCH_PIXELS", 32 * 160 * 160))
+        return max(1, min(batch_size, batch_for(self.size, budget)))
 
     @staticmethod
     def _as_items(images) -> list[tuple[np.ndarray, dict]]:
@@ -281,8 +320,12 @@ class Analyzer:
         t2 = clock()
         t["model"] = t2 - t1
 
-        verdicts = [self._assess(chunk[i], prepared[i].x, out["features"][i], out["logits"][i])
-                    for i in range(n)]
+        if self.guard_source is not None and self.guard_source.borrowed:
+            gx, glogits, gfeats = self.guard_source.features([px for px, _ in chunk])
+            verdicts = [self._assess(chunk[i], gx[i], gfeats[i], glogits[i]) for i in range(n)]
+        else:
+            verdicts = [self._assess(chunk[i], prepared[i].x, out["features"][i], out["logits"][i])
+                        for i in range(n)]
         t3 = clock()
         t["guard"] = t3 - t2
 
@@ -353,6 +396,7 @@ class Analyzer:
         """
         items = self._as_items(images)
         out: list[dict] = []
+        batch_size = self._batch_cap(batch_size)
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]
             x = np.stack([prepare(px, self.size).x for px, _ in chunk])[..., None]

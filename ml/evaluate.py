@@ -50,7 +50,7 @@ def select_items(args, info: registry.ModelInfo) -> list[mldata.Item]:
 
 def run(items, info: registry.ModelInfo, batch_size: int = 32, progress: bool = True) -> dict:
     """Classify items with TTA, calibration and the guard; return raw arrays."""
-    from ml.guard import InputGuard
+    from ml.guard_source import for_metadata
     from ml.imageio import read_frames
     from ml.predict import logits_and_features_model, predict_logits_features
     from ml.preprocess import prepare
@@ -58,7 +58,9 @@ def run(items, info: registry.ModelInfo, batch_size: int = 32, progress: bool = 
     meta = info.metadata
     model = registry.load_keras(info)
     dual = logits_and_features_model(model, meta["feature_layer"])
-    guard = InputGuard.from_metadata(meta["guard"])
+    source = for_metadata(meta, info.name)
+    if source is None:
+        raise ValueError(f"model {info.name} has no input guard (metadata 'guard' or 'guard_model')")
     size, temp = meta["input_size"], meta["temperature"]
     logits, in_dist = [], []
     bar = None
@@ -73,8 +75,11 @@ def run(items, info: registry.ModelInfo, batch_size: int = 32, progress: bool = 
         xs = np.stack([p.x for p in prepared])[..., None]
         lo, fe = predict_logits_features(dual, xs)
         logits.append(lo)
-        for f, p, feat in zip(frames, prepared, fe):
-            in_dist.append(guard.assess(f.pixels, p.x, feat, meta=f.meta).in_distribution)
+        gx, gfe = [p.x for p in prepared], fe
+        if source.borrowed:
+            gx, _, gfe = source.features([f.pixels for f in frames])
+        for f, x, feat in zip(frames, gx, gfe):
+            in_dist.append(source.guard.assess(f.pixels, x, feat, meta=f.meta).in_distribution)
         if bar:
             bar.update(len(batch))
     if bar:

@@ -5,7 +5,8 @@ One algorithm per module on a shared base (:mod:`ml.explain.base_cam`); overlays
 faithfulness metrics (:mod:`ml.explain.faithfulness`) work on plain numpy arrays.
 
 Importing this package does not import TensorFlow: the web process renders overlays
-without it. The TensorFlow-backed classes are resolved lazily.
+without it. The backend-specific classes (FusedGraph: TensorFlow; FusedGraphJax: JAX)
+are resolved lazily.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ _LAZY = {
     "GradCAMPlusPlus": "ml.explain.grad_cam_plusplus",
     "GuidedBackprop": "ml.explain.guided_backprop",
     "FusedGraph": "ml.explain.fused",
+    "FusedGraphJax": "ml.explain.fused_jax",
     "render_overlay_png": "ml.explain.overlay",
     "render_heatmap_png": "ml.explain.overlay",
     "saliency_map": "ml.explain.saliency",

@@ -6,14 +6,16 @@ pytorch-grad-cam's ``base_cam.py``: find the target layer by name, one forward p
 a gradient tape, the left-right-flip test-time augmentation of :mod:`ml.predict`, and the
 mapping back onto the original image with no shift.
 
-The hooks are written in TensorFlow ops so that :class:`ml.explain.fused.FusedGraph`
-can evaluate every method inside one compiled graph; this module's own ``__call__`` is
-the plain, unfused reference the tests compare the fused pass against.
+The hooks and the flip helpers are written in ``keras.ops``, so one formula serves both
+compiled passes: :class:`ml.explain.fused.FusedGraph` (TensorFlow) and
+:class:`ml.explain.fused_jax.FusedGraphJax` (JAX). This module's own ``__call__`` is the
+plain, unfused reference the tests compare the fused pass against; it needs the
+TensorFlow backend, and TensorFlow is imported only when a BaseCAM is built.
 """
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from ml.preprocess import Prepared, prepare, unprepare_map
 
@@ -36,26 +38,37 @@ def find_layer(model, name: str):
         ) from None
 
 
-def with_flips(x: tf.Tensor) -> tf.Tensor:
+def with_flips(x):
     """(N, S, S, 1) -> (2N, S, S, 1): the batch then its left-right mirror (ml.predict order)."""
-    return tf.concat([x, tf.reverse(x, axis=[2])], axis=0)
+    return ops.concatenate([x, ops.flip(x, axis=2)], axis=0)
 
 
-def merge_flips(y: tf.Tensor) -> tf.Tensor:
+def merge_flips(y):
     """(2N, ...) -> (N, ...): mean of an output and its mirror's, for outputs with no space axis."""
-    n = tf.shape(y)[0] // 2
+    n = ops.shape(y)[0] // 2                    # a tensor under tf.function with a None batch
     return 0.5 * (y[:n] + y[n:])
 
 
-def merge_flipped_maps(m: tf.Tensor) -> tf.Tensor:
+def merge_flipped_maps(m):
     """(2N, h, w[, c]) -> (N, h, w[, c]): a map and its mirror's map, flipped back, averaged.
 
     Flipping the mirror's map back puts both on the image's own grid. For a gradient
     map this average is exactly the gradient of the TTA logit (the mean of the two
     halves' logits) with respect to the image, because the flip is linear.
     """
-    n = tf.shape(m)[0] // 2
-    return 0.5 * (m[:n] + tf.reverse(m[n:], axis=[2]))
+    n = ops.shape(m)[0] // 2
+    return 0.5 * (m[:n] + ops.flip(m[n:], axis=2))
+
+
+def require_tensorflow(what: str) -> None:
+    """Raise NotImplementedError unless Keras runs on TensorFlow (the unfused references)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise NotImplementedError(
+            f"{what} is the unfused TensorFlow reference; Keras runs on {backend!r} here. "
+            "Use ml.explain.fused_jax.FusedGraphJax (or ml.analyzer.Analyzer) instead.")
 
 
 CAM_SCORES = ("logit", "log_prob")
@@ -68,8 +81,7 @@ def check_cam_score(score: str) -> str:
     return score
 
 
-def explained_score(logits: tf.Tensor, cls: tf.Tensor, score: str = "logit",
-                    temperature: float = 1.0) -> tf.Tensor:
+def explained_score(logits, cls, score: str = "logit", temperature: float = 1.0):
     """The scalar whose gradient every map follows: summed over the batch.
 
     * ``logit``: the explained class's logit, as in Selvaraju et al.
@@ -85,8 +97,9 @@ def explained_score(logits: tf.Tensor, cls: tf.Tensor, score: str = "logit",
     if score == "logit":
         picked = logits
     elif check_cam_score(score) == "log_prob":
-        picked = tf.nn.log_softmax(logits / temperature, axis=-1)
-    return tf.reduce_sum(tf.gather(picked, cls, batch_dims=1))
+        picked = ops.log_softmax(logits / temperature, axis=-1)
+    # (B, C), (B,) -> (B, 1): each sample's own class, then the batch sum.
+    return ops.sum(ops.take_along_axis(picked, ops.expand_dims(cls, -1), axis=-1))
 
 
 def normalise_map(m: np.ndarray) -> np.ndarray:
@@ -135,6 +148,9 @@ class BaseCAM:
                  temperature: float = 1.0):
         import keras
 
+        require_tensorflow(type(self).__name__)
+        import tensorflow as tf
+
         layer = find_layer(model, target_layer)
         self.score = check_cam_score(score)
         self.temperature = float(temperature)
@@ -161,18 +177,23 @@ class BaseCAM:
 
     # ---- the hook ------------------------------------------------------------------
     @staticmethod
-    def channel_weights(activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
-        """(B, h, w, K) activations and d score / d activations -> (B, K) channel weights."""
+    def channel_weights(activations, grads):
+        """(B, h, w, K) activations and d score / d activations -> (B, K) channel weights.
+
+        Written in ``keras.ops`` (any backend's tensors, inside a compiled pass).
+        """
         raise NotImplementedError
 
     @classmethod
-    def cam_from_gradients(cls, activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def cam_from_gradients(cls, activations, grads):
         """(B, h, w, K), (B, h, w, K) -> (B, h, w): ReLU of the weighted channel sum."""
         weights = cls.channel_weights(activations, grads)                 # (B, K)
-        return tf.nn.relu(tf.einsum("bhwk,bk->bhw", activations, weights))
+        return ops.relu(ops.einsum("bhwk,bk->bhw", activations, weights))
 
-    # ---- the unfused reference pass ------------------------------------------------
-    def _raw_maps(self, x: tf.Tensor, targets: tf.Tensor):
+    # ---- the unfused reference pass (TensorFlow) -----------------------------------
+    def _raw_maps(self, x, targets):
+        import tensorflow as tf
+
         xin = with_flips(x) if self.tta else x                            # (2N, S, S, 1)
         with tf.GradientTape() as tape:
             acts, logits = self._grad_model(xin, training=False)          # (2N, h, w, K), (2N, C)
@@ -197,6 +218,8 @@ class BaseCAM:
         Returns:
             maps (N, h, w) float32 in [0, 1] (min-max per map) and the explained class (N,).
         """
+        import tensorflow as tf
+
         x = np.asarray(x, np.float32)
         if x.ndim == 3:
             x = x[..., None]

@@ -16,6 +16,8 @@ for every image. Here a single ``tf.function`` over the batch does it all:
   and, when saliency is wanted, with respect to the input pixels too;
 * every CAM method's hook (:meth:`BaseCAM.channel_weights`) on those gradients, and the
   mirror half's maps flipped back and averaged with the image half's.
+
+TensorFlow backend; :class:`ml.explain.fused_jax.FusedGraphJax` is the same pass under JAX.
 """
 from __future__ import annotations
 

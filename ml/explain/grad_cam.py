@@ -6,7 +6,7 @@ goes through a ReLU so that only evidence *for* the class remains.
 """
 from __future__ import annotations
 
-import tensorflow as tf
+from keras import ops
 
 from ml.explain.base_cam import BaseCAM
 
@@ -18,6 +18,6 @@ class GradCAM(BaseCAM):
     paper = "https://arxiv.org/abs/1610.02391"
 
     @staticmethod
-    def channel_weights(activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def channel_weights(activations, grads):
         """alpha_k = mean over (i, j) of d y_c / d A_k(i, j): (B, h, w, K) -> (B, K)."""
-        return tf.reduce_mean(grads, axis=(1, 2))
+        return ops.mean(grads, axis=(1, 2))

@@ -7,7 +7,7 @@ spreads credit over several instances of a class where Grad-CAM favours the larg
 """
 from __future__ import annotations
 
-import tensorflow as tf
+from keras import ops
 
 from ml.explain.base_cam import BaseCAM
 
@@ -19,11 +19,11 @@ class GradCAMPlusPlus(BaseCAM):
     paper = "https://arxiv.org/abs/1710.11063"
 
     @staticmethod
-    def channel_weights(activations: tf.Tensor, grads: tf.Tensor) -> tf.Tensor:
+    def channel_weights(activations, grads):
         """w_k = sum_ij alpha_kij relu(g_kij): (B, h, w, K) -> (B, K)."""
-        g2 = tf.square(grads)
+        g2 = ops.square(grads)
         g3 = g2 * grads
-        sum_a = tf.reduce_sum(activations, axis=(1, 2), keepdims=True)   # (B, 1, 1, K)
-        alpha = tf.math.divide_no_nan(g2, 2.0 * g2 + sum_a * g3)          # 0 where undefined
-        alpha = tf.where(tf.not_equal(grads, 0.0), alpha, tf.zeros_like(alpha))
-        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=(1, 2))
+        sum_a = ops.sum(activations, axis=(1, 2), keepdims=True)         # (B, 1, 1, K)
+        alpha = ops.divide_no_nan(g2, 2.0 * g2 + sum_a * g3)              # 0 where undefined
+        alpha = ops.where(ops.not_equal(grads, 0.0), alpha, ops.zeros_like(alpha))
+        return ops.sum(alpha * ops.relu(grads), axis=(1, 2))

@@ -10,34 +10,67 @@ The guided network is a clone of the model whose ReLU layers are swapped for
 weights): its forward pass is bit-for-bit the model's, so the fused analysis can read
 probabilities, features and Grad-CAM from it too. Only ReLUs upstream of the Grad-CAM
 target layer are swapped, so the gradient Grad-CAM reads (target layer -> logits) is
-the ordinary one. TensorFlow backend only (``tf.custom_gradient``).
+the ordinary one. The guided ReLU exists for the TensorFlow (``tf.custom_gradient``) and
+JAX (``jax.custom_vjp``) backends; :class:`GuidedBackprop`, the unfused reference, is
+TensorFlow only.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
-import tensorflow as tf
 
 from ml.explain.base_cam import (check_cam_score, explained_score, find_layer, merge_flipped_maps,
-                                 merge_flips, with_flips)
+                                 merge_flips, require_tensorflow, with_flips)
 
 
-@tf.custom_gradient
-def guided_relu(x):
-    """ReLU forward; backward passes dy only where x > 0 and dy > 0."""
-    def grad(dy):
-        return dy * tf.cast(x > 0, dy.dtype) * tf.cast(dy > 0, dy.dtype)
+@lru_cache(maxsize=None)
+def guided_relu_for(backend: str):
+    """The guided ReLU of a Keras backend: ReLU forward; backward passes dy only where
+    x > 0 and dy > 0.
 
-    return tf.nn.relu(x), grad
+    Raises:
+        NotImplementedError: a backend other than ``tensorflow`` or ``jax``.
+    """
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.custom_gradient
+        def guided_relu(x):
+            def grad(dy):
+                return dy * tf.cast(x > 0, dy.dtype) * tf.cast(dy > 0, dy.dtype)
+
+            return tf.nn.relu(x), grad
+
+        return guided_relu
+    if backend == "jax":
+        import jax
+
+        @jax.custom_vjp
+        def guided_relu(x):
+            return jax.nn.relu(x)
+
+        def forward(x):
+            return jax.nn.relu(x), x                    # keep the input for the backward rule
+
+        def backward(x, dy):
+            return (dy * (x > 0).astype(dy.dtype) * (dy > 0).astype(dy.dtype),)
+
+        guided_relu.defvjp(forward, backward)
+        return guided_relu
+    raise NotImplementedError(f"guided backprop has no guided ReLU for the Keras backend {backend!r}")
 
 
 def _guided_layer_class():
     import keras
 
+    relu = guided_relu_for(keras.backend.backend())
+
     class GuidedReLU(keras.layers.Layer):
         """A parameter-free ReLU whose gradient follows the guided-backprop rule."""
 
         def call(self, x):
-            return guided_relu(x)
+            return relu(x)
 
         def compute_output_shape(self, input_shape):
             return input_shape
@@ -49,9 +82,9 @@ def _is_plain_relu(layer) -> bool:
     import keras
 
     if isinstance(layer, keras.layers.ReLU):
-        cfg = layer.get_config()
-        return (cfg.get("max_value") is None and not cfg.get("negative_slope")
-                and not cfg.get("threshold"))
+        # The attributes, not get_config(): serialising probes for TensorFlow under JAX.
+        return (getattr(layer, "max_value", None) is None and not getattr(layer, "negative_slope", 0.0)
+                and not getattr(layer, "threshold", 0.0))
     if isinstance(layer, keras.layers.Activation):
         return getattr(layer.activation, "__name__", "") == "relu"
     return False
@@ -117,6 +150,9 @@ class GuidedBackprop:
     paper = "https://arxiv.org/abs/1412.6806"
 
     def __init__(self, model, *, tta: bool = True, score: str = "logit", temperature: float = 1.0):
+        require_tensorflow(type(self).__name__)
+        import tensorflow as tf
+
         self.twin, self.n_swapped = guided_clone(model)
         self.tta = bool(tta)
         self.score, self.temperature = check_cam_score(score), float(temperature)
@@ -126,6 +162,8 @@ class GuidedBackprop:
                              tf.TensorSpec([None], tf.int32)])
 
     def _grads(self, x, targets):
+        import tensorflow as tf
+
         xin = with_flips(x) if self.tta else x                    # (2N, S, S, 1)
         with tf.GradientTape() as tape:
             tape.watch(xin)
@@ -144,8 +182,19 @@ class GuidedBackprop:
         Returns:
             gradients (N, S, S, 1) float32 and the explained class (N,).
         """
+        import tensorflow as tf
+
         x = np.asarray(x, np.float32)
         x = x[..., None] if x.ndim == 3 else x
         t = np.full(len(x), -1, np.int32) if targets is None else np.asarray(targets, np.int32)
         g, cls = self._compiled(tf.constant(x), tf.constant(t))
         return g.numpy(), cls.numpy()
+
+
+def __getattr__(name: str):
+    # ``guided_relu``: the current Keras backend's guided ReLU, resolved on first use.
+    if name == "guided_relu":
+        import keras
+
+        return guided_relu_for(keras.backend.backend())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
