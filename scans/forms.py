@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
+from scans import services
 from scans.models.choices import Label, ReportStatus
 
 
@@ -19,6 +20,24 @@ class UploadFieldsForm(forms.Form):
     study_description = forms.CharField(label="Study description", max_length=200, required=False,
                                         help_text="For example \"MRI brain T1 post-contrast\".")
     study_date = forms.DateField(label="Study date", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class UploadModelForm(forms.Form):
+    """Rendered only: which classifier analyses the new studies (posted as ``model``).
+
+    The empty value is the configured default, so a study stores "" unless someone chose.
+    """
+
+    model = forms.ChoiceField(label="AI model", required=False,
+                              help_text="Which classifier analyses these images. Most accurate first.",
+                              widget=forms.Select(attrs={"aria-describedby": "id_model-help"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names, default = services.available_models(), services.default_model()
+        choices = [("", f"{default} (default)")] if default else []
+        choices += [(name, name) for name in names if name != default]
+        self.fields["model"].choices = choices
 
 
 class WorklistFilterForm(forms.Form):

@@ -8,16 +8,21 @@ from django.conf import settings
 _lock = threading.Lock()
 
 
-def analyzer():
-    """The Analyzer for BRAINAI_MODEL, loaded once per worker process and kept warm.
+def analyzer(name: str | None = None):
+    """The Analyzer for a model name (None or "": BRAINAI_MODEL), loaded once per worker
+    process and kept warm.
 
-    ml.Analyzer.load caches per model folder and weights hash, so replacing the weights
-    on disk loads the new model on the next batch.
+    ml.Analyzer.load caches per model name, folder and weights hash, so each requested
+    model is loaded once, and replacing the weights on disk loads the new model on the
+    next batch.
+
+    Raises:
+        ml.errors.ModelNotFoundError: no such model.
     """
     from ml.analyzer import Analyzer
 
     with _lock:
-        return Analyzer.load(settings.BRAINAI_MODEL)
+        return Analyzer.load(name or settings.BRAINAI_MODEL)
 
 
 def llm_config():

@@ -51,12 +51,15 @@ class StudyTask(Task):
              time_limit=settings.BRAINAI_ANALYSIS_SOFT_LIMIT_S + 120, **_COMMON)
 def analyze_study(self, study_id: int) -> dict:
     """Analyse every pending scan of a study, batch by batch, then set the finding."""
-    if not Study.objects.filter(pk=study_id).exists():
+    requested = Study.objects.filter(pk=study_id).values_list("requested_model", flat=True).first()
+    if requested is None:
         return {"study": study_id, "skipped": "no such study"}
     try:
-        analyzer = runtime.analyzer()
+        analyzer = runtime.analyzer(requested or None)  # "" = the configured default
     except ModelNotFoundError as exc:
-        services.mark_failed(Study.objects.get(pk=study_id), None, f"model unavailable: {exc}", via=Via.WORKER)
+        which = f"requested model {requested!r}" if requested else "the default model"
+        services.mark_failed(Study.objects.get(pk=study_id), None, f"model unavailable ({which}): {exc}",
+                             via=Via.WORKER)
         return {"study": study_id, "failed": "model unavailable"}
     done, seconds, clock = 0, {"db": 0.0}, time.perf_counter
     try:

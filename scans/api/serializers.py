@@ -8,6 +8,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from scans import services
 from scans.models import Patient, Report, Scan, Study
 
 NOTICE = "Decision support only; not for diagnostic use. A radiologist reviews every finding."
@@ -123,7 +124,7 @@ class StudySerializer(serializers.ModelSerializer):
     class Meta:
         model = Study
         fields = ["id", "url", "patient", "status", "progress", "study_date", "description", "modality",
-                  "created_at", "report"]
+                  "requested_model", "created_at", "report"]
 
     def get_url(self, study) -> str:
         return _url(self.context.get("request"), "api:study-detail", study.pk)
@@ -223,6 +224,15 @@ class UploadRequestSerializer(serializers.Serializer):
     patient_sex = serializers.ChoiceField(choices=["F", "M", "O", ""], required=False)
     study_description = serializers.CharField(required=False, max_length=200, allow_blank=True)
     study_date = serializers.DateField(required=False, allow_null=True)
+    model = serializers.CharField(required=False, max_length=64, allow_blank=True,
+                                  help_text="Classifier for the new studies, one of the available models "
+                                            "(most accurate first); empty = the configured default.")
+
+    def validate_model(self, value: str) -> str:
+        try:
+            return services.check_model_name(value)
+        except services.UnknownModel as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class RejectedSerializer(serializers.Serializer):

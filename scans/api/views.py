@@ -53,8 +53,9 @@ class UploadView(APIView):
     def post(self, request):
         form = UploadRequestSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
         form.is_valid(raise_exception=True)
-        fields = {k: v for k, v in form.validated_data.items() if k != "files"}
-        result = services.register_upload(request.user, form.validated_data["files"], fields, via=Via.API)
+        fields = {k: v for k, v in form.validated_data.items() if k not in ("files", "model")}
+        result = services.register_upload(request.user, form.validated_data["files"], fields, via=Via.API,
+                                          model=form.validated_data.get("model"))
         return Response(_upload_body(request, result.upload, result.studies), status=status.HTTP_202_ACCEPTED)
 
 

@@ -78,6 +78,8 @@ class Study(models.Model):
     description = models.CharField(max_length=200, blank=True)
     modality = models.CharField(max_length=16, blank=True)
     status = models.CharField(max_length=20, choices=StudyStatus.choices, default=StudyStatus.ANALYZING)
+    # The classifier the upload asked for (an ml.registry name); "" = the configured default.
+    requested_model = models.CharField(max_length=64, blank=True, default="")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,12 +13,13 @@ from scans.services.reports import (
     amend_report, count_explanation_attempt, explanation_due, finalize_report, record_explanation,
     regenerate_explanation, sign_report, update_review,
 )
+from scans.services.model_choice import UnknownModel, available_models, check_model_name, default_model
 from scans.services.uploads import UploadResult, register_upload
 
 __all__ = [
-    "InvalidState", "PermissionDenied", "ScanResult", "ServiceError", "UploadResult",
-    "amend_report", "audit", "claim_batch", "complete_analysis", "count_explanation_attempt",
-    "explanation_due", "finalize_report", "mark_failed", "record_analyses", "record_explanation",
-    "record_scan_error", "record_view", "regenerate_explanation", "register_upload", "requeue_stalled",
-    "rerun_analysis", "sign_report", "update_review",
+    "InvalidState", "PermissionDenied", "ScanResult", "ServiceError", "UnknownModel", "UploadResult",
+    "amend_report", "audit", "available_models", "check_model_name", "claim_batch", "complete_analysis",
+    "count_explanation_attempt", "default_model", "explanation_due", "finalize_report", "mark_failed",
+    "record_analyses", "record_explanation", "record_scan_error", "record_view", "regenerate_explanation",
+    "register_upload", "requeue_stalled", "rerun_analysis", "sign_report", "update_review",
 ]

@@ -24,6 +24,7 @@ from scans.services.analysis import reopen_study
 from scans.services.audit import audit
 from scans.services.images import grey_png
 from scans.services.ingest import Rejection, parse_date
+from scans.services.model_choice import check_model_name
 from scans.services.queue import ANALYZE_STUDY, enqueue
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class _Prepared:
     scans: list = field(default_factory=list)
 
 
-def register_upload(user, files, fields=None, *, via: Via = Via.API) -> UploadResult:
+def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str | None = None) -> UploadResult:
     """Store uploaded files as scans, grouped into studies, and queue their analysis.
 
     Args:
@@ -68,7 +69,15 @@ def register_upload(user, files, fields=None, *, via: Via = Via.API) -> UploadRe
         fields: optional ``patient_id``, ``patient_name``, ``patient_birth_date``,
             ``patient_sex``, ``study_description``, ``study_date`` for non-DICOM images
             that no manifest.csv describes.
+        model: the classifier for the studies this upload creates (an
+            ``ml.registry.available_models()`` name); empty = the configured default.
+            Images added to an existing study are analysed with that study's model, so
+            one report never mixes two classifiers.
+
+    Raises:
+        UnknownModel: ``model`` is not an available model (nothing is stored).
     """
+    model = check_model_name(model)
     fields = {k: v for k, v in (fields or {}).items() if k in FIELD_NAMES and v not in (None, "")}
     files = list(files)
     expanded = ingest.expand(files)
@@ -80,12 +89,12 @@ def register_upload(user, files, fields=None, *, via: Via = Via.API) -> UploadRe
     with transaction.atomic():
         upload = Upload.objects.create(uploaded_by=user if user and user.is_authenticated else None,
                                        files_received=len(files))
-        studies, accepted = _store(upload, user, prepared, rejected)
+        studies, accepted = _store(upload, user, prepared, rejected, model)
         upload.accepted = accepted
         upload.rejected = [r.as_dict() for r in rejected]
         upload.save(update_fields=["accepted", "rejected"])
         audit(AuditAction.UPLOAD, user, via=via, upload=upload.pk, accepted=accepted,
-              rejected=len(rejected), studies=[s.pk for s in studies])
+              rejected=len(rejected), studies=[s.pk for s in studies], model=model)
         for study in studies:
             enqueue(ANALYZE_STUDY, study.pk)
     logger.info("upload %s: %d files accepted, %d rejected, %d studies",
@@ -209,7 +218,7 @@ def _int(value):
 # --- writing ------------------------------------------------------------------------------
 
 
-def _store(upload, user, prepared: list[_Prepared], rejected: list[Rejection]):
+def _store(upload, user, prepared: list[_Prepared], rejected: list[Rejection], model: str):
     patients: dict[str, Patient] = {}
     studies: dict[str, Study] = {}
     refused: dict[str, str] = {}
@@ -225,7 +234,7 @@ def _store(upload, user, prepared: list[_Prepared], rejected: list[Rejection]):
         patients[patient.patient_id] = patient
         study = studies.get(item.study_key)
         if study is None:
-            study, problem = _study_row(item, patient, user)
+            study, problem = _study_row(item, patient, user, model)
             if problem:
                 refused[item.study_key] = problem
                 rejected.append(Rejection(item.candidate.name, problem))
@@ -264,7 +273,7 @@ def _patient_row(info: dict) -> Patient:
     return patient
 
 
-def _study_row(item: _Prepared, patient: Patient, user) -> tuple[Study | None, str | None]:
+def _study_row(item: _Prepared, patient: Patient, user, model: str) -> tuple[Study | None, str | None]:
     uid = item.study["uid"]
     if uid:
         existing = Study.objects.select_for_update().filter(study_instance_uid=uid).first()
@@ -281,6 +290,7 @@ def _study_row(item: _Prepared, patient: Patient, user) -> tuple[Study | None, s
         study_date=item.study["date"],
         description=item.study["description"][:200],
         modality=item.study["modality"][:16],
+        requested_model=model,
         uploaded_by=user if user and user.is_authenticated else None,
     )
     return study, None

@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from scans.forms import UploadFieldsForm
+from scans.forms import UploadFieldsForm, UploadModelForm
 from scans.views.common import clinic_user_required
 
 UPLOAD_URL_NAME = "api:upload"  # POST /api/v1/uploads/, the contract in DESIGN.md
@@ -19,5 +19,5 @@ _ID = 987654321  # stands for a study id in the link pattern the script fills in
 def upload(request):
     study_url = reverse("scans:study", args=[_ID]).replace(str(_ID), "__id__")
     return render(request, "scans/upload.html", {
-        "form": UploadFieldsForm(), "api_url": reverse(UPLOAD_URL_NAME), "study_url_template": study_url,
+        "form": UploadFieldsForm(), "model_form": UploadModelForm(), "api_url": reverse(UPLOAD_URL_NAME), "study_url_template": study_url,
     })

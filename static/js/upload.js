@@ -23,6 +23,8 @@
   var LIST_LIMIT = 300; // names shown before "and n more"
   // For JPEG/PNG: who and what the images are (DICOM files carry their own).
   var FIELDS = ["patient_id", "patient_name", "patient_birth_date", "patient_sex", "study_description", "study_date"];
+  // The classifier ("" = the configured default); kept between uploads, unlike the patient.
+  var MODEL_FIELD = "model";
 
   var queue = []; // [{file: File, path: "folder/name.dcm"}]
   var seen = Object.create(null);
@@ -263,6 +265,8 @@
       var field = form.elements[name];
       if (field && field.value.trim()) fd.append(name, field.value.trim());
     });
+    var modelField = form.elements[MODEL_FIELD];
+    if (modelField && modelField.value) fd.append(MODEL_FIELD, modelField.value);
 
     var xhr = new XMLHttpRequest();
     xhr.open("POST", endpoint);

@@ -68,7 +68,8 @@ def test_an_upload_becomes_a_report_awaiting_review(pipeline, fake_gemini, staff
 def test_running_the_tasks_twice_duplicates_nothing(pipeline, staff_user, wait_for):
     api = token_client(staff_user)
     files = [b.upload(f"dup{i}.png", b.png_bytes(seed=500 + i)) for i in range(2)]
-    body = api.post("/api/v1/uploads/", {"files": files, "patient_id": "MRN-9"}, format="multipart").json()
+    body = api.post("/api/v1/uploads/", {"files": files, "patient_id": "MRN-9", "model": "cnn"},
+                    format="multipart").json()
     study_id = body["studies"][0]["id"]
     wait_for(_done([study_id]), timeout=240, what="the report to await review")
     report = Report.objects.get(study_id=study_id)
@@ -83,6 +84,7 @@ def test_running_the_tasks_twice_duplicates_nothing(pipeline, staff_user, wait_f
     report.refresh_from_db()
     assert (report.explanation_text, report.explanation_generated_at) == before
     assert report.status == ReportStatus.AWAITING_REVIEW
+    assert report.model_name == "cnn"  # the classifier the upload asked for, not the default
 
 
 def test_a_rerun_from_the_api_side_analyses_again_and_signing_works(pipeline, staff_user, radiologist, clinic_admin, wait_for):

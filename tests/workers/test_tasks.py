@@ -8,7 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 
 from scans import services
-from scans.models import Analysis, Report, ReportStatus, Scan, ScanStatus, StudyStatus
+from scans.models import Analysis, Report, ReportStatus, Scan, ScanStatus, Study, StudyStatus
 from tests import builders as b
 from workers import tasks
 
@@ -91,6 +91,28 @@ def test_a_missing_model_fails_the_study_with_the_reason(staff_user, settings):
 
     report = Report.objects.get(study=study)
     assert report.status == ReportStatus.FAILED and "model unavailable" in report.failure_reason
+
+
+def test_a_study_is_analysed_with_the_model_its_upload_chose(staff_user):
+    result = services.register_upload(staff_user, [b.upload("cnn.png", b.png_bytes(seed=56))],
+                                      {"patient_id": "P-CNN"}, model="cnn")
+    study = result.studies[0]
+
+    assert _run(tasks.analyze_study, study.pk)["analyzed"] == 1
+
+    assert set(Analysis.objects.filter(scan__study=study).values_list("model_name", flat=True)) == {"cnn"}
+    assert Report.objects.get(study=study).model_name == "cnn"
+
+
+def test_a_requested_model_that_is_gone_fails_the_study_with_the_reason(staff_user):
+    study = b.upload_study(staff_user, 1, seed=57)
+    Study.objects.filter(pk=study.pk).update(requested_model="retired-model")  # removed after the upload
+
+    assert _run(tasks.analyze_study, study.pk)["failed"] == "model unavailable"
+
+    report = Report.objects.get(study=study)
+    assert report.status == ReportStatus.FAILED
+    assert "model unavailable" in report.failure_reason and "retired-model" in report.failure_reason
 
 
 def test_after_too_many_attempts_the_offline_template_explains(staff_user, settings):
