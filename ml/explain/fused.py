@@ -24,16 +24,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ml.explain.base_cam import (check_cam_score, explained_score, find_layer, merge_flipped_maps,
-                                 merge_flips, with_flips)
-from ml.explain.grad_cam import GradCAM
-from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
-from ml.explain.guided_backprop import guided_clone
-
-CAM_METHODS = (GradCAM, GradCAMPlusPlus)
+from ml.explain.base_cam import explained_score, merge_flipped_maps, merge_flips, with_flips
+from ml.explain.fused_base import CAM_METHODS, FusedBase
 
 
-class FusedGraph:
+class FusedGraph(FusedBase):
     """The compiled analysis graph for one model.
 
     Args:
@@ -52,16 +47,8 @@ class FusedGraph:
 
     def __init__(self, model, target_layer: str, feature_layer: str, *, tta: bool = True,
                  cam_methods=CAM_METHODS, cam_score: str = "logit", temperature: float = 1.0):
-        find_layer(model, target_layer)
-        self.cam_score = check_cam_score(cam_score)
-        self.temperature = float(temperature)
-        find_layer(model, feature_layer)
-        self.model = model
-        self.size = int(model.inputs[0].shape[1])
-        self.tta = bool(tta)
-        self.cam_methods = tuple(cam_methods)
-        self.twin, self.n_guided = guided_clone(model, record=(target_layer, feature_layer),
-                                                upstream_of=target_layer)
+        super().__init__(model, target_layer, feature_layer, tta=tta, cam_methods=cam_methods,
+                         cam_score=cam_score, temperature=temperature)
         spec = [tf.TensorSpec([None, self.size, self.size, 1], tf.float32),
                 tf.TensorSpec([None], tf.int32)]
         # Two traces, fixed for any batch size: with and without the input gradient

@@ -28,13 +28,8 @@ from functools import partial
 
 import numpy as np
 
-from ml.explain.base_cam import (check_cam_score, explained_score, find_layer, merge_flipped_maps,
-                                 merge_flips, with_flips)
-from ml.explain.grad_cam import GradCAM
-from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
-from ml.explain.guided_backprop import guided_clone
-
-CAM_METHODS = (GradCAM, GradCAMPlusPlus)  # as ml.explain.fused, which imports TensorFlow
+from ml.explain.base_cam import explained_score, merge_flipped_maps, merge_flips, with_flips
+from ml.explain.fused_base import CAM_METHODS, FusedBase
 
 
 def padded_size(n: int) -> int:
@@ -85,7 +80,7 @@ def _weights(model) -> tuple[list, list]:
             [v.value for v in model.non_trainable_variables])
 
 
-class FusedGraphJax:
+class FusedGraphJax(FusedBase):
     """The compiled analysis graph for one model, under the Keras JAX backend.
 
     Args: as :class:`ml.explain.fused.FusedGraph`.
@@ -103,17 +98,9 @@ class FusedGraphJax:
         if keras.backend.backend() != "jax":
             raise RuntimeError(f"FusedGraphJax needs the Keras JAX backend (KERAS_BACKEND=jax); "
                                f"Keras runs on {keras.backend.backend()!r}: use FusedGraph")
-        find_layer(model, target_layer)
-        self.cam_score = check_cam_score(cam_score)
-        self.temperature = float(temperature)
-        find_layer(model, feature_layer)
-        self.model = model
-        self.size = int(model.inputs[0].shape[1])
-        self.tta = bool(tta)
-        self.cam_methods = tuple(cam_methods)
-        twin, self.n_guided = guided_clone(model, record=(target_layer, feature_layer),
-                                           upstream_of=target_layer)
-        self.head, self.tail, self._features_in_head = split_at_target(twin)
+        super().__init__(model, target_layer, feature_layer, tta=tta, cam_methods=cam_methods,
+                         cam_score=cam_score, temperature=temperature)
+        self.head, self.tail, self._features_in_head = split_at_target(self.twin)
         # Two programs (per padded batch size): with and without the input gradient.
         self._with_saliency = jax.jit(partial(self._pass, saliency=True))
         self._without_saliency = jax.jit(partial(self._pass, saliency=False))
