@@ -81,7 +81,7 @@ class ScanInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(ReadOnlyAdmin):
-    list_display = ["id", "patient", "description", "status", "progress_display", "created_at"]
+    list_display = ["id", "patient", "description", "status", "progress_display", "model_display", "created_at"]
     list_filter = ["status", "modality", "created_at"]
     search_fields = ["patient__patient_id", "patient__name", "description", "study_instance_uid"]
     list_select_related = ["patient"]
@@ -93,6 +93,10 @@ class StudyAdmin(ReadOnlyAdmin):
     def progress_display(self, study):
         p = study.progress
         return f"{p.done}/{p.total}" + (f" ({p.failed} failed)" if p.failed else "")
+
+    @admin.display(description="model", ordering="requested_model")
+    def model_display(self, study):
+        return study.requested_model or "default"
 
     @admin.action(description="Re-run analysis")
     def rerun_analysis(self, request, queryset):

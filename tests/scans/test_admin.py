@@ -68,3 +68,10 @@ def test_staff_users_are_not_admins(staff_user):
     client = Client()
     client.force_login(staff_user)
     assert client.get("/admin/").status_code == 302
+
+
+def test_the_study_list_shows_the_requested_model(admin_client_, ready_report):
+    Study.objects.filter(pk=ready_report.study_id).update(requested_model="cnn")
+    page = admin_client_.get(reverse("admin:scans_study_changelist"))
+    assert page.status_code == 200
+    assert b'class="field-model_display">cnn<' in page.content
