@@ -24,25 +24,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ml.explain.base_cam import explained_score, merge_flipped_maps, merge_flips, with_flips
+from ml.explain.base_cam import explained_score, merge_flips, with_flips
 from ml.explain.fused_base import CAM_METHODS, FusedBase
 
 
 class FusedGraph(FusedBase):
-    """The compiled analysis graph for one model.
+    """The compiled analysis graph for one model, under TensorFlow.
 
-    Args:
-        model: Keras model (N, S, S, 1) in [0, 1] -> (N, C) logits.
-        target_layer: Grad-CAM layer name (metadata ``target_layer``).
-        feature_layer: penultimate layer name (metadata ``feature_layer``), for the guard.
-        tta: average over the left-right flip (metadata ``tta == "hflip"``).
-        cam_methods: BaseCAM subclasses evaluated in the graph.
-        cam_score: what the maps explain, ``logit`` or ``log_prob`` (metadata
-            ``cam_score``; see :func:`ml.explain.base_cam.explained_score`).
-        temperature: the calibration temperature, for ``log_prob``.
-
-    Raises:
-        ValueError: a named layer is missing.
+    Arguments and errors as :class:`ml.explain.fused_base.FusedBase`.
     """
 
     def __init__(self, model, target_layer: str, feature_layer: str, *, tta: bool = True,
@@ -73,20 +62,8 @@ class FusedGraph(FusedBase):
             score = explained_score(logits, cls_all, self.cam_score, self.temperature)
         sources = [acts, xin] if saliency else [acts]
         grads = tape.gradient(score, sources)
-        n = tf.shape(x)[0]
-        out = {
-            "logits": merged,
-            "logits_plain": logits[:n],                                 # image half only (no TTA)
-            "features": merge_flips(feats) if self.tta else feats,
-            "classes": cls,
-        }
-        for method in self.cam_methods:
-            cam = method.cam_from_gradients(acts, grads[0])            # (2N, h, w)
-            out[method.name] = merge_flipped_maps(cam) if self.tta else cam
-        if saliency:
-            g = grads[1]                                                # (2N, S, S, 1)
-            out["input_gradients"] = merge_flipped_maps(g) if self.tta else g
-        return out
+        return self._outputs(tf.shape(x)[0], logits, merged, feats, cls, acts, grads[0],
+                             grads[1] if saliency else None)
 
     def __call__(self, x: np.ndarray, targets=None, *, saliency: bool = True) -> dict[str, np.ndarray]:
         """Run the fused pass.

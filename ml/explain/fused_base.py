@@ -6,7 +6,7 @@ backend's way; everything before the compilation lives here once.
 """
 from __future__ import annotations
 
-from ml.explain.base_cam import check_cam_score, find_layer
+from ml.explain.base_cam import check_cam_score, find_layer, merge_flipped_maps, merge_flips
 from ml.explain.grad_cam import GradCAM
 from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
 from ml.explain.guided_backprop import guided_clone
@@ -42,3 +42,25 @@ class FusedBase:
         self.cam_methods = tuple(cam_methods)
         self.twin, self.n_guided = guided_clone(model, record=(target_layer, feature_layer),
                                                 upstream_of=target_layer)
+
+    def _outputs(self, n, logits, merged, feats, cls, acts, act_grads, input_grads=None) -> dict:
+        """The pass's result from its tensors (either backend): TTA halves merged, one map per
+        CAM method, and the input gradients when saliency was asked for.
+
+        Args:
+            n: images in the batch (the mirror half follows them when ``tta``).
+            logits, feats, acts, act_grads, input_grads: (2N, ...) with TTA, else (N, ...).
+            merged: (N, C) TTA-merged logits; cls: (N,) explained classes.
+        """
+        out = {
+            "logits": merged,
+            "logits_plain": logits[:n],                                 # image half only (no TTA)
+            "features": merge_flips(feats) if self.tta else feats,
+            "classes": cls,
+        }
+        for method in self.cam_methods:
+            cam = method.cam_from_gradients(acts, act_grads)           # (2N, h, w)
+            out[method.name] = merge_flipped_maps(cam) if self.tta else cam
+        if input_grads is not None:                                     # (2N, S, S, 1)
+            out["input_gradients"] = merge_flipped_maps(input_grads) if self.tta else input_grads
+        return out

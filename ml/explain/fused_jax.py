@@ -28,7 +28,7 @@ from functools import partial
 
 import numpy as np
 
-from ml.explain.base_cam import explained_score, merge_flipped_maps, merge_flips, with_flips
+from ml.explain.base_cam import explained_score, merge_flips, with_flips
 from ml.explain.fused_base import CAM_METHODS, FusedBase
 
 
@@ -131,20 +131,8 @@ class FusedGraphJax(FusedBase):
         cls_all = jnp.concatenate([cls, cls]) if self.tta else cls
         d_logits = jax.grad(lambda z: explained_score(z, cls_all, self.cam_score, self.temperature))(logits)
         (grads,) = tail_pullback(d_logits)                               # (2N, h, w, K)
-        n = x.shape[0]
-        out = {
-            "logits": merged,
-            "logits_plain": logits[:n],                                  # image half only (no TTA)
-            "features": merge_flips(feats) if self.tta else feats,
-            "classes": cls,
-        }
-        for method in self.cam_methods:
-            cam = method.cam_from_gradients(acts, grads)                # (2N, h, w)
-            out[method.name] = merge_flipped_maps(cam) if self.tta else cam
-        if saliency:
-            (g,) = head_pullback(grads)                                  # (2N, S, S, 1)
-            out["input_gradients"] = merge_flipped_maps(g) if self.tta else g
-        return out
+        input_grads = head_pullback(grads)[0] if saliency else None    # (2N, S, S, 1)
+        return self._outputs(x.shape[0], logits, merged, feats, cls, acts, grads, input_grads)
 
     def _forward_pass(self, weights, x):
         logits, _ = self.model.stateless_call(*weights, x, training=False)
