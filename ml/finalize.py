@@ -19,7 +19,8 @@ def _as_float(x_uint8: np.ndarray) -> np.ndarray:
     return (x_uint8.astype(np.float32) / 255.0)[..., None]
 
 
-def evaluate_guard(guard: InputGuard, dual, size: int, val_x: np.ndarray, val_feats: np.ndarray) -> dict:
+def evaluate_guard(guard: InputGuard, dual, size: int, val_x: np.ndarray, val_feats: np.ndarray,
+                   tta: bool = True) -> dict:
     """False rejects on validation, AUROC against the offline foreign set, per-item verdicts."""
     from ml.ood import build_ood_set, matplotlib_brain_mri
 
@@ -52,38 +53,64 @@ def evaluate_guard(guard: InputGuard, dual, size: int, val_x: np.ndarray, val_fe
     }
 
 
+def _check_tta(tta: str) -> bool:
+    if tta not in ("hflip", "none"):
+        raise ValueError(f"tta must be 'hflip' or 'none', received: {tta!r}")
+    return tta == "hflip"
+
+
+def calibrate(dual, xv: np.ndarray, y_va: np.ndarray, tta: str = TTA) -> tuple[float, dict, np.ndarray]:
+    """Fit the temperature on validation, predicting as the product will (``tta``).
+
+    Args:
+        dual: from :func:`ml.predict.logits_and_features_model`.
+        xv: (N, S, S, 1) float32 validation inputs; y_va: (N,) labels.
+
+    Returns:
+        (temperature, validation metrics, validation features). The metrics hold the
+        accuracy the other TTA choice would give, for the record.
+    """
+    flip = _check_tta(tta)
+    val_logits, val_feats = predict_logits_features(dual, xv, tta=flip)
+    val_logits_other, _ = predict_logits_features(dual, xv, tta=not flip)
+    temperature = calibration.fit_temperature(val_logits, y_va)
+    p_raw, p_cal = calibration.softmax(val_logits), calibration.softmax(val_logits, temperature)
+    validation = metrics.summary(y_va, p_cal.argmax(1))
+    validation.update({
+        ("accuracy_without_tta" if flip else "accuracy_with_hflip_tta"):
+            metrics.accuracy(y_va, val_logits_other.argmax(1)),
+        "ece_uncalibrated": calibration.expected_calibration_error(p_raw, y_va),
+        "ece": calibration.expected_calibration_error(p_cal, y_va),
+        "nll_uncalibrated": calibration.nll(val_logits, y_va, 1.0),
+        "nll": calibration.nll(val_logits, y_va, temperature),
+    })
+    other = validation.get("accuracy_without_tta", validation.get("accuracy_with_hflip_tta"))
+    print(f"validation: accuracy {validation['accuracy']:.4f} (TTA {tta}; the other way {other:.4f}), "
+          f"ECE {validation['ece_uncalibrated']:.4f} -> {validation['ece']:.4f} at T={temperature:.3f}", flush=True)
+    return temperature, validation, val_feats
+
+
 def finalize(model, out: Path, *, arch: str, name: str, size: int, x_tr, y_tr, x_va, y_va,
              manifest: str, seed: int, train_seconds: float, history: dict, args: dict,
-             n_items: int, split: tuple[int, int], n_synthetic: int = 0) -> dict:
+             n_items: int, split: tuple[int, int], n_synthetic: int = 0, tta: str = TTA) -> dict:
     """Calibrate on validation, fit the guard, and write ``out/metadata.json``.
+
+    ``tta``: ``"hflip"`` (average the image and its mirror) or ``"none"``; the temperature
+    is fitted, and the validation figures measured, the way the product will predict.
 
     Returns:
         The metadata dict that was written.
     """
     t0 = time.time()
     dual = logits_and_features_model(model, feature_layer(arch))
-    xv = _as_float(x_va)
-    val_logits, val_feats = predict_logits_features(dual, xv)
-    val_logits_plain, _ = predict_logits_features(dual, xv, tta=False)
-    temperature = calibration.fit_temperature(val_logits, y_va)
-    p_raw, p_cal = calibration.softmax(val_logits), calibration.softmax(val_logits, temperature)
-    y_pred = p_cal.argmax(1)
-    validation = metrics.summary(y_va, y_pred)
-    validation.update({
-        "accuracy_without_tta": metrics.accuracy(y_va, val_logits_plain.argmax(1)),
-        "ece_uncalibrated": calibration.expected_calibration_error(p_raw, y_va),
-        "ece": calibration.expected_calibration_error(p_cal, y_va),
-        "nll_uncalibrated": calibration.nll(val_logits, y_va, 1.0),
-        "nll": calibration.nll(val_logits, y_va, temperature),
-    })
-    print(f"validation: accuracy {validation['accuracy']:.4f} (no TTA {validation['accuracy_without_tta']:.4f}), "
-          f"ECE {validation['ece_uncalibrated']:.4f} -> {validation['ece']:.4f} at T={temperature:.3f}", flush=True)
+    flip = _check_tta(tta)
+    temperature, validation, val_feats = calibrate(dual, _as_float(x_va), y_va, tta)
 
-    _, tr_feats = predict_logits_features(dual, _as_float(x_tr))
+    _, tr_feats = predict_logits_features(dual, _as_float(x_tr), tta=flip)
     tr_stats = [image_stats(x.astype(np.float32) / 255.0) for x in x_tr]
     va_stats = [image_stats(x.astype(np.float32) / 255.0) for x in x_va]
     guard = InputGuard.fit(tr_feats, np.asarray(y_tr), tr_stats, val_feats, va_stats)
-    guard_eval = evaluate_guard(guard, dual, size, x_va.astype(np.float32) / 255.0, val_feats)
+    guard_eval = evaluate_guard(guard, dual, size, x_va.astype(np.float32) / 255.0, val_feats, tta=flip)
     print(f"guard: AUROC {guard_eval['auroc']:.4f}, false rejects {guard_eval['false_reject_rate']:.4f}, "
           f"foreign rejected {guard_eval['ood_reject_rate']:.4f} of {guard_eval['n_ood']}", flush=True)
 
@@ -99,7 +126,7 @@ def finalize(model, out: Path, *, arch: str, name: str, size: int, x_tr, y_tr, x
         "parameters": int(model.count_params()),
         "preprocessing": {"version": PREPROCESSING_VERSION, "function": "ml.preprocess.prepare",
                           "output": "logits"},
-        "tta": TTA,
+        "tta": tta,
         "target_layer": target_layer(arch),
         "feature_layer": feature_layer(arch),
         "temperature": temperature,

@@ -41,6 +41,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="synthetic images added per real training image (e.g. 0.25)")
     p.add_argument("--limit", type=int, default=None, help="use at most N images (smoke runs)")
     p.add_argument("--cache-dir", default="var/cache")
+    p.add_argument("--tta", choices=("hflip", "none"), default="hflip",
+                   help="test-time augmentation the product will use (calibrated that way)")
+    p.add_argument("--teacher", default=None,
+                   help="distil from this shipped model (e.g. xception): see ml/distill.py")
+    p.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the teacher's term")
+    p.add_argument("--kd-temperature", type=float, default=3.0, help="softening temperature tau")
     p.add_argument("--init-from", default=None,
                    help="start from this model.keras (fine-tuning: no warm-up, cosine from --lr)")
     p.add_argument("--finalize-only", action="store_true",
@@ -71,22 +77,26 @@ def _synthetic_arrays(args, n_train, size):
     return x, np.array([it.label for it in items])
 
 
-def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int):
+def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int, w_tr=None):
+    """tf.data pipelines. y: (N,) class indices (one-hot encoded here) or (N, K) float
+    targets passed through as they are (distillation); w_tr: optional (N,) sample weights."""
     import tensorflow as tf
 
     from ml.augment import augment_batch
 
     n_cls = len(CLASSES)
 
-    def to_float(x, y):
+    def to_float(x, y, *w):
         x = tf.cast(x, tf.float32)[..., None] / 255.0
-        return x, tf.one_hot(y, n_cls)
+        y = tf.one_hot(y, n_cls) if y.dtype.is_integer else tf.cast(y, tf.float32)
+        return (x, y, *w)
 
-    train = (tf.data.Dataset.from_tensor_slices((x_tr, y_tr))
+    slices = (x_tr, y_tr) if w_tr is None else (x_tr, y_tr, np.asarray(w_tr, np.float32))
+    train = (tf.data.Dataset.from_tensor_slices(slices)
              .shuffle(len(x_tr), seed=seed, reshuffle_each_iteration=True)
              .batch(batch, drop_remainder=True).map(to_float, num_parallel_calls=2))
     if augment:
-        train = train.map(lambda x, y: (augment_batch(x), y), num_parallel_calls=2)
+        train = train.map(lambda x, *rest: (augment_batch(x), *rest), num_parallel_calls=2)
     train = train.prefetch(2)
     val = tf.data.Dataset.from_tensor_slices((x_va, y_va)).batch(64).map(to_float).prefetch(2)
     return train, val
@@ -112,8 +122,10 @@ def plot_curves(history: dict, path: Path) -> None:
 
 
 def compile_for_training(model, *, lr: float, weight_decay: float, label_smoothing: float,
-                         steps_per_epoch: int, epochs: int, fine_tune: bool = False) -> None:
-    """AdamW, cosine decay (after one warm-up epoch unless fine-tuning), smoothed CE on logits."""
+                         steps_per_epoch: int, epochs: int, fine_tune: bool = False,
+                         loss=None, metrics=None) -> None:
+    """AdamW, cosine decay (after one warm-up epoch unless fine-tuning), smoothed CE on
+    logits (or ``loss`` and ``metrics`` when given, e.g. distillation's)."""
     import keras
 
     total = steps_per_epoch * epochs
@@ -126,8 +138,8 @@ def compile_for_training(model, *, lr: float, weight_decay: float, label_smoothi
         )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
-        metrics=["accuracy"],
+        loss=loss or keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing),
+        metrics=metrics or ["accuracy"],
     )
 
 
@@ -137,15 +149,32 @@ def class_weights(y: np.ndarray) -> dict[int, float]:
     return {i: float(len(y) / (len(CLASSES) * c)) for i, c in enumerate(counts) if c}
 
 
-def fit(args, model, x_tr, y_tr, x_va, y_va):
+def fit(args, model, x_tr, y_tr, x_va, y_va, teacher=None):
+    """Fit ``model``; ``teacher``: (train, validation) teacher logits to distil from."""
     import keras
 
+    kd = {}
+    if teacher is not None:
+        from ml import distill
+
+        n = len(CLASSES)
+        kd = {"loss": distill.kd_loss(n, args.kd_alpha, args.kd_temperature, args.label_smoothing),
+              "metrics": [distill.label_accuracy(n)]}
     compile_for_training(model, lr=args.lr, weight_decay=args.weight_decay,
                          label_smoothing=args.label_smoothing,
                          steps_per_epoch=len(x_tr) // args.batch_size, epochs=args.epochs,
-                         fine_tune=bool(args.init_from))
+                         fine_tune=bool(args.init_from), **kd)
     class_weight = class_weights(y_tr)
-    train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed)
+    if teacher is None:
+        train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed)
+    else:  # Keras reads class_weight off the target's argmax: pass them as sample weights
+        from ml.distill import targets
+
+        n = len(CLASSES)
+        w_tr = np.array([class_weight[int(c)] for c in y_tr], np.float32)
+        train, val = make_datasets(x_tr, targets(y_tr, teacher[0], n), x_va, targets(y_va, teacher[1], n),
+                                   args.batch_size, not args.no_augment, args.seed, w_tr=w_tr)
+        class_weight = None
     out = Path(args.out)
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True),
@@ -195,7 +224,18 @@ def main(argv=None) -> int:
             model.set_weights(keras.models.load_model(args.init_from, compile=False).get_weights())
         print(f"model: {args.arch}, {model.count_params():,} parameters, input {size}px", flush=True)
         t_fit = time.time()
-        history = fit(args, model, x_tr, y_tr, x_va, y_va)
+        teacher = None
+        if args.teacher:
+            from ml.distill import teacher_logits
+
+            if xs is not None:
+                raise SystemExit("--teacher with --synthetic is not supported")
+            t = teacher_logits(args.teacher, items, args.cache_dir)
+            teacher = (t[train_idx], t[val_idx])
+            print(f"teacher {args.teacher}: accuracy on the training split "
+                  f"{np.mean(t[train_idx].argmax(1) == y_tr):.4f}, validation "
+                  f"{np.mean(t[val_idx].argmax(1) == y_va):.4f}", flush=True)
+        history = fit(args, model, x_tr, y_tr, x_va, y_va, teacher)
         train_seconds = time.time() - t_fit
         model.save(out / "model.keras")
         plot_curves(history, out / "training_curves.png")
@@ -207,7 +247,7 @@ def main(argv=None) -> int:
         x_tr=x_tr, y_tr=y_tr, x_va=x_va, y_va=y_va, manifest=manifest, seed=args.seed,
         train_seconds=train_seconds, history=history, args=vars(args),
         n_items=len(items), split=(len(train_idx), len(val_idx)),
-        n_synthetic=0 if xs is None else len(xs),
+        n_synthetic=0 if xs is None else len(xs), tta=args.tta,
     )
     print(json.dumps(meta["validation"], indent=1), flush=True)
     print(f"done in {time.time() - t0:.0f} s -> {out}", flush=True)
