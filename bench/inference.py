@@ -6,17 +6,18 @@ Prints a table and, last, one line of JSON::
      "peak_gflops": ..., "efficiency": ..., ...}
 
 * images_per_s: ``Analyzer.analyze(saliency=False, gradcam_pp=False, faithfulness=False)``
-  at batch 32 (classification with flip TTA, guard, Grad-CAM mapped onto the original,
-  region descriptor), images already decoded; also at batch 1 and 8, and the full worker
+  at batch 32 (classification with the model's own TTA: the flip for `cnn`, none for
+  `xception`; guard, Grad-CAM mapped onto the original, region descriptor), images already decoded; also at batch 1 and 8, and the full worker
   configuration (saliency, Grad-CAM++, per-case faithfulness).
 * naive_images_per_s: the seed's way, per image: preprocess, ``model.predict``, then a
   separate gradient pass for Grad-CAM (a GradientTape under TensorFlow, an uncompiled
-  ``jax.grad`` under JAX), resized onto the original (no TTA: it does half the model
-  work of the fused path and still loses).
+  ``jax.grad`` under JAX), resized onto the original (no TTA: with a flip-TTA model it
+  does half the fused path's model work).
 * gflops_per_image: one forward pass, counting 2 FLOPs per multiply-add of the
-  convolutions and dense layers. The fused path runs 2 forward passes per image (the
-  image and its mirror) plus a backward pass to the last block, so its achieved GFLOP/s
-  is images_per_s x 2 x gflops_per_image (the backward to the target layer is < 0.1%).
+  convolutions and dense layers. The fused path runs 1 forward pass per image, 2 with the
+  flip TTA (the image and its mirror), plus a backward pass to the last block, so its
+  achieved GFLOP/s is images_per_s x passes x gflops_per_image (the backward to the
+  target layer is < 0.1%).
 * peak_gflops: the best fp32 matmul rate of numpy and of the Keras backend's library
   (TensorFlow, or jax.numpy at full fp32 precision on JAX's default device).
 * efficiency: achieved / peak.
@@ -348,7 +349,8 @@ def main(argv=None) -> int:
     print("|---|---|---|")
     print(f"| naive: per image predict + {grad_pass} Grad-CAM (no TTA) | {naive_per_s:.1f} | 1.0x |")
     for b, r in rates.items():
-        print(f"| fused classify + Grad-CAM (flip TTA), batch {b} | {r:.1f} | {r / naive_per_s:.1f}x |")
+        print(f"| fused classify + Grad-CAM ({'flip TTA' if analyzer.tta else 'no TTA'}), batch {b} "
+              f"| {r:.1f} | {r / naive_per_s:.1f}x |")
     print(f"| fused + saliency + Grad-CAM++, batch 32 | {no_faith_rate:.1f} | {no_faith_rate / naive_per_s:.1f}x |")
     print(f"| fused full worker analysis (+ faithfulness), batch 32 | {full_rate:.1f} | {full_rate / naive_per_s:.1f}x |")
     print()

@@ -275,16 +275,18 @@ class Analyzer:
         return results
 
     def _batch_cap(self, batch_size: int) -> int:
-        """At most ``BRAINAI_MAX_BATCH_PIXELS`` input pixels per compiled call.
+        """Slices per compiled call: at most ``BRAINAI_MAX_BATCH_PIXELS`` input pixels in
+        the graph, the mirrored copies of the flip TTA included.
 
-        The default, 32 slices of 160 px, is 9 slices at 299 px: the backward pass to the
-        pixels keeps every activation of the mirrored batch, and for Xception at 299 px
-        32 slices would hold about 10 GB. A GPU worker with memory to spare raises it.
+        The default, 64 × 160², is 32 slices of 160 px with the flip (`cnn`) and 18 of 299
+        px without it (`xception`): the backward pass to the pixels keeps every activation
+        of the batch, and Xception at 299 px with 64 images in the graph ran this 24 GB
+        machine out of memory. A GPU worker with memory to spare raises it.
         """
         from ml.predict import batch_for
 
-        budget = int(os.environ.get("BRAINAI_MAX_BATCH_PIXELS", 32 * 160 * 160))
-        return max(1, min(batch_size, batch_for(self.size, budget)))
+        budget = int(os.environ.get("BRAINAI_MAX_BATCH_PIXELS", 64 * 160 * 160))
+        return max(1, min(batch_size, batch_for(self.size, budget // (2 if self.tta else 1))))
 
     @staticmethod
     def _as_items(images) -> list[tuple[np.ndarray, dict]]:

@@ -256,3 +256,17 @@ def test_fused_log_prob_maps_agree_with_the_unfused_reference():
         np.testing.assert_allclose(r.gradcam, to_original(cams[i], prepared[i]), atol=1e-4)
         np.testing.assert_allclose(r.gradcam_pp, to_original(pps[i], prepared[i]), atol=1e-4)
     assert not np.allclose(cams, logit_cams, atol=1e-3)      # a different map, not a relabel
+
+
+@pytest.mark.parametrize("size,tta,want", [(160, True, 32), (160, False, 64), (299, True, 9), (299, False, 18)])
+def test_the_batch_cap_counts_the_pixels_the_graph_sees_mirrors_included(size, tta, want, monkeypatch):
+    from types import SimpleNamespace
+
+    from ml.analyzer import Analyzer
+
+    monkeypatch.delenv("BRAINAI_MAX_BATCH_PIXELS", raising=False)
+    fake = SimpleNamespace(size=size, tta=tta)
+    assert Analyzer._batch_cap(fake, 1000) == want
+    assert Analyzer._batch_cap(fake, 4) == 4
+    monkeypatch.setenv("BRAINAI_MAX_BATCH_PIXELS", str(10 * size * size))
+    assert Analyzer._batch_cap(fake, 1000) == (5 if tta else 10)
