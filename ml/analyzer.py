@@ -145,7 +145,7 @@ class Analyzer:
     def __init__(self, model, metadata: dict, *, name: str | None = None,
                  version: str | None = None, warmup: bool = True):
         from ml.models import feature_layer, target_layer
-        from ml.predict import TTA
+        from ml.predict import uses_flip
 
         self._metadata = dict(metadata)
         size = int(model.inputs[0].shape[1])
@@ -161,7 +161,7 @@ class Analyzer:
         self._version = version or "unversioned"
         self.size = size
         self.temperature = float(metadata.get("temperature", 1.0))
-        self.tta = metadata.get("tta", TTA) == "hflip"
+        self.tta = uses_flip(metadata)
         graph_class = fused_graph_class()
         self.graph = graph_class(model, metadata.get("target_layer") or target_layer(arch),
                                  metadata.get("feature_layer") or feature_layer(arch), tta=self.tta,

@@ -52,7 +52,7 @@ def run(items, info: registry.ModelInfo, batch_size: int = 32, progress: bool = 
     """Classify items with the model's TTA, calibration and the guard; return raw arrays."""
     from ml.guard_source import for_metadata
     from ml.imageio import read_frames
-    from ml.predict import logits_and_features_model, predict_logits_features
+    from ml.predict import logits_and_features_model, predict_logits_features, uses_flip
     from ml.preprocess import prepare
 
     meta = info.metadata
@@ -73,7 +73,7 @@ def run(items, info: registry.ModelInfo, batch_size: int = 32, progress: bool = 
         frames = [read_frames(it.path)[0] for it in batch]
         prepared = [prepare(f.pixels, size) for f in frames]
         xs = np.stack([p.x for p in prepared])[..., None]
-        lo, fe = predict_logits_features(dual, xs, tta=meta.get("tta", "hflip") == "hflip")
+        lo, fe = predict_logits_features(dual, xs, tta=uses_flip(meta))
         logits.append(lo)
         gx, gfe = [p.x for p in prepared], fe
         if source.borrowed:

@@ -75,16 +75,15 @@ def calibrate(dual, xv: np.ndarray, y_va: np.ndarray, tta: str = TTA) -> tuple[f
     val_logits_other, _ = predict_logits_features(dual, xv, tta=not flip)
     temperature = calibration.fit_temperature(val_logits, y_va)
     p_raw, p_cal = calibration.softmax(val_logits), calibration.softmax(val_logits, temperature)
+    other = metrics.accuracy(y_va, val_logits_other.argmax(1))
     validation = metrics.summary(y_va, p_cal.argmax(1))
     validation.update({
-        ("accuracy_without_tta" if flip else "accuracy_with_hflip_tta"):
-            metrics.accuracy(y_va, val_logits_other.argmax(1)),
+        ("accuracy_without_tta" if flip else "accuracy_with_hflip_tta"): other,
         "ece_uncalibrated": calibration.expected_calibration_error(p_raw, y_va),
         "ece": calibration.expected_calibration_error(p_cal, y_va),
         "nll_uncalibrated": calibration.nll(val_logits, y_va, 1.0),
         "nll": calibration.nll(val_logits, y_va, temperature),
     })
-    other = validation.get("accuracy_without_tta", validation.get("accuracy_with_hflip_tta"))
     print(f"validation: accuracy {validation['accuracy']:.4f} (TTA {tta}; the other way {other:.4f}), "
           f"ECE {validation['ece_uncalibrated']:.4f} -> {validation['ece']:.4f} at T={temperature:.3f}", flush=True)
     return temperature, validation, val_feats

@@ -12,6 +12,12 @@ import numpy as np
 TTA = "hflip"
 
 
+def uses_flip(metadata: dict) -> bool:
+    """Whether a model's metadata asks for the flip TTA (``"tta"``; models saved before the
+    field existed used it)."""
+    return metadata.get("tta", TTA) == "hflip"
+
+
 def with_flips(x: np.ndarray) -> np.ndarray:
     """(N, S, S, 1) -> (2N, S, S, 1): the batch followed by its left-right mirror."""
     return np.concatenate([x, x[:, :, ::-1, :]], axis=0)

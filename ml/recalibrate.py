@@ -27,6 +27,7 @@ import numpy as np
 
 from ml import data as mldata
 from ml import registry
+from ml.predict import uses_flip
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -79,10 +80,11 @@ def main(argv=None) -> int:
     t0 = time.time()
     info = registry.get(args.model)
     meta = dict(info.metadata)
-    tta = args.tta or meta.get("tta", "hflip")
+    current = "hflip" if uses_flip(meta) else "none"
+    tta = args.tta or current
     lender = registry.get(args.guard_model) if args.guard_model else None
     keeps_own_guard = lender is None and "guard" in meta
-    if tta != meta.get("tta", "hflip") and keeps_own_guard:
+    if tta != current and keeps_own_guard:
         raise SystemExit(f"{info.name} keeps its own guard, fitted with tta={meta.get('tta')!r}: "
                          "refit it with ml.train --finalize-only --tta, or borrow a guard (--guard-model)")
 

@@ -153,28 +153,24 @@ def fit(args, model, x_tr, y_tr, x_va, y_va, teacher=None):
     """Fit ``model``; ``teacher``: (train, validation) teacher logits to distil from."""
     import keras
 
-    kd = {}
-    if teacher is not None:
+    class_weight = class_weights(y_tr)
+    kd, n = {}, len(CLASSES)
+    if teacher is None:
+        train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed)
+    else:  # Keras reads class_weight off the target's argmax: pass them as sample weights
         from ml import distill
 
-        n = len(CLASSES)
         kd = {"loss": distill.kd_loss(n, args.kd_alpha, args.kd_temperature, args.label_smoothing),
               "metrics": [distill.label_accuracy(n)]}
+        w_tr = np.array([class_weight[int(c)] for c in y_tr], np.float32)
+        train, val = make_datasets(x_tr, distill.targets(y_tr, teacher[0], n), x_va,
+                                   distill.targets(y_va, teacher[1], n),
+                                   args.batch_size, not args.no_augment, args.seed, w_tr=w_tr)
+        class_weight = None
     compile_for_training(model, lr=args.lr, weight_decay=args.weight_decay,
                          label_smoothing=args.label_smoothing,
                          steps_per_epoch=len(x_tr) // args.batch_size, epochs=args.epochs,
                          fine_tune=bool(args.init_from), **kd)
-    class_weight = class_weights(y_tr)
-    if teacher is None:
-        train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed)
-    else:  # Keras reads class_weight off the target's argmax: pass them as sample weights
-        from ml.distill import targets
-
-        n = len(CLASSES)
-        w_tr = np.array([class_weight[int(c)] for c in y_tr], np.float32)
-        train, val = make_datasets(x_tr, targets(y_tr, teacher[0], n), x_va, targets(y_va, teacher[1], n),
-                                   args.batch_size, not args.no_augment, args.seed, w_tr=w_tr)
-        class_weight = None
     out = Path(args.out)
     callbacks = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True),
@@ -223,7 +219,6 @@ def main(argv=None) -> int:
         if args.init_from:
             model.set_weights(keras.models.load_model(args.init_from, compile=False).get_weights())
         print(f"model: {args.arch}, {model.count_params():,} parameters, input {size}px", flush=True)
-        t_fit = time.time()
         teacher = None
         if args.teacher:
             from ml.distill import teacher_logits
@@ -235,6 +230,7 @@ def main(argv=None) -> int:
             print(f"teacher {args.teacher}: accuracy on the training split "
                   f"{np.mean(t[train_idx].argmax(1) == y_tr):.4f}, validation "
                   f"{np.mean(t[val_idx].argmax(1) == y_va):.4f}", flush=True)
+        t_fit = time.time()  # the teacher's pass is not fitting: it is in the command's total
         history = fit(args, model, x_tr, y_tr, x_va, y_va, teacher)
         train_seconds = time.time() - t_fit
         model.save(out / "model.keras")
