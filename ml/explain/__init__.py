@@ -1,4 +1,4 @@
-"""Explanations for the classifier: Grad-CAM, Grad-CAM++, guided-backprop saliency.
+"""Explanations for the classifier: Grad-CAM, Grad-CAM++, HiResCAM, guided-backprop saliency.
 
 One algorithm per module on a shared base (:mod:`ml.explain.base_cam`); overlays
 (:mod:`ml.explain.overlay`), region descriptors (:mod:`ml.explain.region`) and
@@ -14,6 +14,7 @@ _LAZY = {
     "BaseCAM": "ml.explain.base_cam",
     "GradCAM": "ml.explain.grad_cam",
     "GradCAMPlusPlus": "ml.explain.grad_cam_plusplus",
+    "HiResCAM": "ml.explain.hires_cam",
     "GuidedBackprop": "ml.explain.guided_backprop",
     "FusedGraph": "ml.explain.fused",
     "FusedGraphJax": "ml.explain.fused_jax",

@@ -1,4 +1,4 @@
-"""Grad-CAM and Grad-CAM++ point at what the model uses, on the original image, unshifted.
+"""Grad-CAM, Grad-CAM++ and HiResCAM point at what the model uses, on the original image, unshifted.
 
 The fixture model is tiny and trained for a few seconds on synthetic slices whose class
 depends only on a known patch: class 1 has a bright disc inside the patch; both classes
@@ -87,7 +87,7 @@ def _inside_patch(heat: np.ndarray) -> bool:
     return r0 <= row < r1 and c0 <= col < c1
 
 
-@pytest.mark.parametrize("method", ["GradCAM", "GradCAMPlusPlus"])
+@pytest.mark.parametrize("method", ["GradCAM", "GradCAMPlusPlus", "HiResCAM"])
 def test_the_map_peaks_inside_the_patch_the_decision_depends_on(method):
     import ml.explain
 
@@ -134,3 +134,44 @@ def test_the_target_layer_is_found_by_name_and_a_wrong_name_says_what_exists():
     model, _meta, _ = patch_model()
     with pytest.raises(ValueError, match="no layer named 'block99'.*last layers are"):
         GradCAM(model, "block99")
+
+
+def test_hirescam_is_grad_cam_when_the_head_averages_the_target_layer():
+    # GAP then a linear layer: the gradient is the same at every position, so weighing
+    # each position by its own gradient (HiResCAM) or by the mean (Grad-CAM) is one map.
+    from ml.explain.grad_cam import GradCAM
+    from ml.explain.hires_cam import HiResCAM
+    from ml.preprocess import prepare
+
+    model, meta, positives = patch_model()
+    x = np.stack([prepare(img, SIZE).x for img in positives[:4]])
+    grad_cam, _ = GradCAM.from_metadata(model, meta)(x)
+    hires, _ = HiResCAM.from_metadata(model, meta)(x)
+    assert np.abs(grad_cam - hires).max() < 1e-4
+
+
+def test_hirescam_under_a_max_pooling_head_marks_only_the_positions_the_score_reads():
+    # GlobalMaxPooling: each channel reaches the score only at its peak. Grad-CAM paints
+    # the channels' whole activation; HiResCAM is zero wherever no channel peaks.
+    import keras
+    from keras import layers
+
+    from ml.explain.grad_cam import GradCAM
+    from ml.explain.hires_cam import HiResCAM
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((32, 32, 1))
+    x = layers.Conv2D(4, 3, strides=4, padding="same", name="conv")(inp)
+    acts = layers.ReLU(name="target")(x)
+    out = layers.Dense(2, name="logits")(layers.GlobalMaxPooling2D()(acts))
+    model = keras.Model(inp, out)
+    img = np.random.default_rng(0).random((1, 32, 32, 1)).astype(np.float32)
+    a = keras.Model(inp, acts)(img).numpy()[0]                                  # (8, 8, 4)
+    peaks = np.zeros((8, 8), bool)
+    for k in range(a.shape[-1]):
+        peaks[np.unravel_index(int(np.argmax(a[..., k])), (8, 8))] = True
+    hires, _ = HiResCAM(model, "target", tta=False)(img, [0])
+    grad_cam, _ = GradCAM(model, "target", tta=False)(img, [0])
+    assert np.all(hires[0][~peaks] == 0.0)
+    assert hires[0].max() == 1.0
+    assert np.count_nonzero(grad_cam[0][~peaks]) > 0
