@@ -113,7 +113,7 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
         probs.extend(out["probabilities"])
     targets = np.asarray(targets, int)
     coarse = np.asarray(maps["gradcam"][0]).shape if len(x) else (8, 8)
-    rand = [random_baseline_maps(xi, coarse, n_random, seed=seed + 1) for xi in x]   # (R, S, S) each
+    rand = random_maps_per_case(x, coarse, n_random, seed)
 
     def model_fn(batch):
         return analyzer.probabilities(analyzer.graph.forward(batch))
@@ -129,9 +129,7 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
     tumour = targets != notumor                  # maps are shown for tumour findings
     for metric_cls, key, lower in ((DeletionAUC, "deletion", True), (InsertionAUC, "insertion", False)):
         metric = metric_cls(fractions)
-        r_curves = np.stack([metric.curves(np.repeat(x[i:i + 1], n_random, 0), rand[i],
-                                           np.repeat(targets[i], n_random), model_fn)
-                             for i in range(len(x))]) if len(x) else np.zeros((0, n_random, len(fractions) + 1))
+        r_curves = random_curves(metric, x, rand, targets, model_fn, n_random)
         r_auc = _auc_rows(r_curves.mean(1), fractions)
         r_early = _auc_rows(r_curves.mean(1), fractions, EARLY)
         curves[(key, "random")] = r_curves.mean(1)
@@ -172,6 +170,19 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
     result["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "explain.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def random_maps_per_case(x: np.ndarray, grid: tuple[int, int], n_random: int, seed: int) -> list[np.ndarray]:
+    """(R, S, S) random baseline maps per case, drawn on the CAM grid ``grid`` (seeded ``seed + 1``)."""
+    return [random_baseline_maps(xi, grid, n_random, seed=seed + 1) for xi in x]
+
+
+def random_curves(metric, x: np.ndarray, rand, targets: np.ndarray, model_fn, n_random: int) -> np.ndarray:
+    """(N, R, K+1) curves of ``metric`` for each case's R random maps (:func:`random_maps_per_case`)."""
+    if not len(x):
+        return np.zeros((0, n_random, len(metric.fractions) + 1))
+    return np.stack([metric.curves(np.repeat(x[i:i + 1], n_random, 0), rand[i],
+                                   np.repeat(targets[i], n_random), model_fn) for i in range(len(x))])
 
 
 def _auc_rows(curves: np.ndarray, fractions, upto: float = 1.0) -> np.ndarray:

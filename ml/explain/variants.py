@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.explain.evaluation import FRACTIONS, _auc_rows, _read, _sample
-from ml.explain.faithfulness import DeletionAUC, random_baseline_maps, resize_map
+from ml.explain.evaluation import FRACTIONS, _auc_rows, _read, _sample, random_curves, random_maps_per_case
+from ml.explain.faithfulness import DeletionAUC, resize_map
 
 METHODS = ("gradcam", "gradcam_pp", "hirescam")
 
@@ -80,9 +80,8 @@ def compare_cams(analyzer, x: np.ndarray, labels: np.ndarray, *, layer: str, sco
 
     metric = DeletionAUC(FRACTIONS)
     if random_auc is None:
-        curves = np.stack([metric.curves(np.repeat(x[i:i + 1], n_random, 0),
-                                         random_baseline_maps(x[i], grid, n_random, seed=seed + 1),
-                                         np.repeat(targets[i], n_random), model_fn) for i in range(len(x))])
+        curves = random_curves(metric, x, random_maps_per_case(x, grid, n_random, seed), targets, model_fn,
+                               n_random)
         random_auc = _auc_rows(curves.mean(1), FRACTIONS)
     random_auc = np.asarray(random_auc, np.float64)
     notumor = analyzer.classes.index("notumor") if "notumor" in analyzer.classes else -1
