@@ -47,8 +47,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="distil from this shipped model (e.g. xception): see ml/distill.py")
     p.add_argument("--kd-alpha", type=float, default=0.5, help="weight of the teacher's term")
     p.add_argument("--kd-temperature", type=float, default=3.0, help="softening temperature tau")
+    p.add_argument("--deletion-rate", type=float, default=0.0,
+                   help="share of training images with a random part of the head removed and imputed as "
+                        "the faithfulness metric does (ml.deletion_augment; 0 = off)")
+    p.add_argument("--deletion-max-fraction", type=float, default=1.0,
+                   help="largest removed share of the head (uniform in [0, this])")
     p.add_argument("--init-from", default=None,
-                   help="start from this model.keras (fine-tuning: no warm-up, cosine from --lr)")
+                   help="start from this model.keras, or a model folder or shipped name (a packed "
+                        "weights.npz too) (fine-tuning: no warm-up, cosine from --lr)")
     p.add_argument("--finalize-only", action="store_true",
                    help="skip fitting: recalibrate and refit the guard for --out/model.keras")
     args = p.parse_args(argv)
@@ -77,9 +83,23 @@ def _synthetic_arrays(args, n_train, size):
     return x, np.array([it.label for it in items])
 
 
-def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int, w_tr=None):
+def _initial_model(source: str):
+    """The model to fine-tune from: a ``.keras`` file, or a model folder or name (registry)."""
+    import keras
+
+    if str(source).endswith(".keras"):
+        return keras.models.load_model(source, compile=False)
+    from ml import registry
+
+    return registry.load_keras(registry.get(source))
+
+
+def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int, w_tr=None,
+                  deletion: tuple[float, float] = (0.0, 1.0)):
     """tf.data pipelines. y: (N,) class indices (one-hot encoded here) or (N, K) float
-    targets passed through as they are (distillation); w_tr: optional (N,) sample weights."""
+    targets passed through as they are (distillation); w_tr: optional (N,) sample weights;
+    deletion: (rate, max_fraction) of :func:`ml.deletion_augment.random_deletion`, after
+    the classic augmentation (rate 0: off)."""
     import tensorflow as tf
 
     from ml.augment import augment_batch
@@ -97,6 +117,12 @@ def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int, 
              .batch(batch, drop_remainder=True).map(to_float, num_parallel_calls=2))
     if augment:
         train = train.map(lambda x, *rest: (augment_batch(x), *rest), num_parallel_calls=2)
+    if deletion[0] > 0:
+        from ml.deletion_augment import random_deletion
+
+        rate, most = deletion
+        train = train.map(lambda x, *rest: (random_deletion(x, rate=rate, max_fraction=most), *rest),
+                          num_parallel_calls=2)
     train = train.prefetch(2)
     val = tf.data.Dataset.from_tensor_slices((x_va, y_va)).batch(64).map(to_float).prefetch(2)
     return train, val
@@ -155,8 +181,10 @@ def fit(args, model, x_tr, y_tr, x_va, y_va, teacher=None):
 
     class_weight = class_weights(y_tr)
     kd, n = {}, len(CLASSES)
+    deletion = (args.deletion_rate, args.deletion_max_fraction)
     if teacher is None:
-        train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed)
+        train, val = make_datasets(x_tr, y_tr, x_va, y_va, args.batch_size, not args.no_augment, args.seed,
+                                   deletion=deletion)
     else:  # Keras reads class_weight off the target's argmax: pass them as sample weights
         from ml import distill
 
@@ -165,7 +193,8 @@ def fit(args, model, x_tr, y_tr, x_va, y_va, teacher=None):
         w_tr = np.array([class_weight[int(c)] for c in y_tr], np.float32)
         train, val = make_datasets(x_tr, distill.targets(y_tr, teacher[0], n), x_va,
                                    distill.targets(y_va, teacher[1], n),
-                                   args.batch_size, not args.no_augment, args.seed, w_tr=w_tr)
+                                   args.batch_size, not args.no_augment, args.seed, w_tr=w_tr,
+                                   deletion=deletion)
         class_weight = None
     compile_for_training(model, lr=args.lr, weight_decay=args.weight_decay,
                          label_smoothing=args.label_smoothing,
@@ -217,7 +246,7 @@ def main(argv=None) -> int:
         build_kwargs = {"imagenet_weights": args.imagenet_weights} if args.arch == "xception" else {}
         model = build_model(args.arch, size, **build_kwargs)
         if args.init_from:
-            model.set_weights(keras.models.load_model(args.init_from, compile=False).get_weights())
+            model.set_weights(_initial_model(args.init_from).get_weights())
         print(f"model: {args.arch}, {model.count_params():,} parameters, input {size}px", flush=True)
         teacher = None
         if args.teacher:

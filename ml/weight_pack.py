@@ -120,18 +120,26 @@ def load_into(model, path: str | os.PathLike) -> None:
 
 
 def main(argv=None) -> int:
-    """``python -m ml.weight_pack PARTS... --out weights.npz``: pack ml.sweep's float16 weights."""
+    """``python -m ml.weight_pack PARTS... --out weights.npz``: pack ml.sweep's float16 weights,
+    or one ``model.keras`` (e.g. a CPU fine-tune of ``ml.train``)."""
     import argparse
     import io
 
     p = argparse.ArgumentParser(prog="python -m ml.weight_pack", description=main.__doc__)
-    p.add_argument("parts", nargs="+", help="the .npz.part* files of ml.sweep --save-npz, in order")
+    p.add_argument("parts", nargs="+", help="the .npz.part* files of ml.sweep --save-npz, in order, "
+                                            "or one model.keras")
     p.add_argument("--bits", type=int, default=7)
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    data = b"".join(open(part, "rb").read() for part in args.parts)
-    with np.load(io.BytesIO(data)) as z:
-        named = [(str(path), z[f"w{i:04d}"].astype(np.float32)) for i, path in enumerate(z["paths"])]
+    if len(args.parts) == 1 and args.parts[0].endswith(".keras"):
+        import keras
+
+        model = keras.models.load_model(args.parts[0], compile=False)
+        named = [(v.path, np.asarray(v.numpy(), np.float32)) for v in model.weights]
+    else:
+        data = b"".join(open(part, "rb").read() for part in args.parts)
+        with np.load(io.BytesIO(data)) as z:
+            named = [(str(path), z[f"w{i:04d}"].astype(np.float32)) for i, path in enumerate(z["paths"])]
     stats = pack(named, args.out, args.bits)
     print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.1f} MB, {stats}")
     return 0

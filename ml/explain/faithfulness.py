@@ -97,7 +97,25 @@ def pixel_order(m: np.ndarray, top: float = 1.0, seed: int = 0) -> np.ndarray:
     return best[np.argsort(-key[best], kind="stable")]
 
 
-def perturbations(x: np.ndarray, m: np.ndarray, fractions: Sequence[float], mode: str) -> np.ndarray:
+REMOVALS = ("impute", "blur", "constant")
+
+
+def removed_by(x: np.ndarray, top: np.ndarray, removal: str) -> np.ndarray:
+    """(S, S) image with the ``top`` pixels removed: ``impute`` (from the kept neighbours,
+    the default), ``blur`` (replaced by the blurred copy, sigma S / 16, as RISE's insertion
+    baseline) or ``constant`` (the mean of the head, a flat grey patch)."""
+    if removal == "impute":
+        return impute(x, top)
+    if removal == "blur":
+        return np.where(top, blurred(x), x).astype(np.float32)
+    if removal == "constant":
+        head = head_foreground(x) > 0
+        return np.where(top, float(x[head].mean()) if head.any() else 0.0, x).astype(np.float32)
+    raise ValueError(f"removal must be one of {REMOVALS}, received: {removal!r}")
+
+
+def perturbations(x: np.ndarray, m: np.ndarray, fractions: Sequence[float], mode: str,
+                  removal: str = "impute") -> np.ndarray:
     """(S, S) image and map -> (K, S, S): the image with the top fractions deleted/inserted."""
     base = blurred(x) if mode == "insertion" else None
     order = pixel_order(m, top=max(fractions))
@@ -106,7 +124,7 @@ def perturbations(x: np.ndarray, m: np.ndarray, fractions: Sequence[float], mode
         top = np.zeros(x.size, bool)
         top[order[: int(round(f * x.size))]] = True
         top = top.reshape(x.shape)
-        out[k] = impute(x, top) if mode == "deletion" else np.where(top, x, base)
+        out[k] = removed_by(x, top, removal) if mode == "deletion" else np.where(top, x, base)
     return out
 
 
@@ -121,12 +139,16 @@ def _auc(scores: np.ndarray, fractions: Sequence[float]) -> np.ndarray:
 class _CurveMetric:
     mode = ""
 
-    def __init__(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, within_head: bool = True):
+    def __init__(self, fractions: Sequence[float] = DEFAULT_FRACTIONS, within_head: bool = True,
+                 removal: str = "impute"):
         fr = [float(f) for f in fractions]
         if not fr or any(not 0.0 < f <= 1.0 for f in fr) or sorted(fr) != fr:
             raise ValueError(f"fractions must be increasing values in (0, 1], received: {fractions}")
+        if removal not in REMOVALS:
+            raise ValueError(f"removal must be one of {REMOVALS}, received: {removal!r}")
         self.fractions = tuple(fr)
         self.within_head = bool(within_head)
+        self.removal = removal
 
     def _ranking_map(self, m, x: np.ndarray) -> np.ndarray:
         m = resize_map(m, x.shape[0])
@@ -142,7 +164,7 @@ class _CurveMetric:
         x = _as_inputs(inputs)
         n, size = len(x), x.shape[1]
         targets = np.asarray(targets, int)
-        batch = [perturbations(x[i], self._ranking_map(maps[i], x[i]), self.fractions, self.mode)
+        batch = [perturbations(x[i], self._ranking_map(maps[i], x[i]), self.fractions, self.mode, self.removal)
                  for i in range(n)]
         need_zero = self.mode == "insertion" or base_scores is None
         if need_zero:

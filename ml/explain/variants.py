@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ml.explain.evaluation import FRACTIONS, _auc_rows, _read, _sample, random_curves, random_maps_per_case
-from ml.explain.faithfulness import DeletionAUC, resize_map
+from ml.explain.faithfulness import REMOVALS, DeletionAUC, resize_map
 
 METHODS = ("gradcam", "gradcam_pp", "hirescam")
 
@@ -44,7 +44,7 @@ def _cam_classes(names):
 
 def compare_cams(analyzer, x: np.ndarray, labels: np.ndarray, *, layer: str, score: str = "logit",
                  methods=METHODS, n_random: int = 3, seed: int = 0, random_auc=None,
-                 batch_size: int = 16) -> dict:
+                 batch_size: int = 16, removal: str = "impute", random_grid: int | None = None) -> dict:
     """Deletion AUC of each CAM method at ``layer`` against random maps, per case and summed up.
 
     Args:
@@ -54,6 +54,8 @@ def compare_cams(analyzer, x: np.ndarray, labels: np.ndarray, *, layer: str, sco
         n_random, seed: the random baseline, as :func:`ml.explain.evaluation.run_explain_evaluation`
             draws it (maps seeded ``seed + 1``).
         random_auc: (N,) per-case random AUCs to reuse instead of drawing them.
+        removal: how deleted pixels are replaced (:data:`ml.explain.faithfulness.REMOVALS`).
+        random_grid: side of the random maps' grid (default: the CAM's own grid).
 
     Returns:
         ``{"n", "layer", "grid", "score", "random_auc_mean", "methods": {name: summary},
@@ -78,15 +80,17 @@ def compare_cams(analyzer, x: np.ndarray, labels: np.ndarray, *, layer: str, sco
     def model_fn(batch):
         return analyzer.probabilities(analyzer.graph.forward(batch))
 
-    metric = DeletionAUC(FRACTIONS)
+    metric = DeletionAUC(FRACTIONS, removal=removal)
+    rgrid = (random_grid, random_grid) if random_grid else grid
     if random_auc is None:
-        curves = random_curves(metric, x, random_maps_per_case(x, grid, n_random, seed), targets, model_fn,
+        curves = random_curves(metric, x, random_maps_per_case(x, rgrid, n_random, seed), targets, model_fn,
                                n_random)
         random_auc = _auc_rows(curves.mean(1), FRACTIONS)
     random_auc = np.asarray(random_auc, np.float64)
     notumor = analyzer.classes.index("notumor") if "notumor" in analyzer.classes else -1
     tumour = targets != notumor
-    result = {"n": int(len(x)), "layer": layer, "grid": list(grid), "score": score,
+    result = {"n": int(len(x)), "layer": layer, "grid": list(grid), "score": score, "removal": removal,
+              "random_grid": list(rgrid),
               "random_auc_mean": round(float(random_auc.mean()), 4), "methods": {},
               "cases": {"labels": np.asarray(labels).tolist(), "targets": targets.tolist(),
                         "random": np.round(random_auc, 4).tolist()}}
@@ -118,6 +122,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-random", type=int, default=3)
     p.add_argument("--random-from", default=None, help="an explain.json of the main study on the same sample")
+    p.add_argument("--removal", choices=REMOVALS, default="impute",
+                   help="how deleted pixels are replaced (the main study imputes them)")
+    p.add_argument("--random-grid", type=int, default=None,
+                   help="grid of the random maps (default: the CAM's own grid)")
     p.add_argument("--out", required=True, help="JSON file to write")
     return p.parse_args(argv)
 
@@ -144,10 +152,12 @@ def main(argv=None) -> int:
     analyzer = Analyzer.load(str(info.path), warmup=False)
     images, labels = _read(_sample(list(items), args.n, args.seed))
     x = np.stack([prepare(im, analyzer.size).x for im in images])
+    if args.random_from and (args.removal != "impute" or args.random_grid):
+        raise SystemExit("--random-from reuses the main study's baseline: it cannot go with --removal or --random-grid")
     reuse = _reused_random(args.random_from, labels, analyzer.classes) if args.random_from else None
     result = compare_cams(analyzer, x, labels, layer=args.layer or analyzer.metadata["target_layer"],
                           score=args.score, methods=tuple(args.methods.split(",")), n_random=args.n_random,
-                          seed=args.seed, random_auc=reuse)
+                          seed=args.seed, random_auc=reuse, removal=args.removal, random_grid=args.random_grid)
     result["model"] = {"name": analyzer.name, "version": analyzer.version}
     result["random_from"] = args.random_from
     result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -155,6 +165,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"{analyzer.name} {analyzer.version} layer {result['layer']} {result['grid']} score {args.score}, "
+          f"removal {args.removal}, random grid {result['random_grid']}, "
           f"n={result['n']}, random deletion AUC {result['random_auc_mean']}")
     for m, s in result["methods"].items():
         by = " ".join(f"{c} {v:.3f}" for c, v in s["by_true_class"].items())

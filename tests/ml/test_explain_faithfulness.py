@@ -94,3 +94,20 @@ def test_fractions_must_be_increasing_and_within_the_unit_interval():
         DeletionAUC(fractions=(0.3, 0.1))
     with pytest.raises(ValueError, match="n_random"):
         DeletionVsRandom(n_random=0)
+
+
+@pytest.mark.parametrize("removal", ["impute", "blur", "constant"])
+def test_every_removal_replaces_only_the_top_pixels_and_a_faithful_map_still_wins(removal):
+    x, good, bad, t = _inputs()
+    deleted = perturbations(x[0], good[0], (64 / S ** 2,), "deletion", removal)[0]
+    outside = np.ones((S, S), bool)
+    outside[PATCH] = False
+    assert np.array_equal(deleted[outside], x[0][outside])
+    assert deleted[PATCH].mean() < 0.9                        # the bright patch is dimmed (blur) or gone
+    deletion = DeletionAUC(fractions=(0.05, 0.1, 0.2), removal=removal)
+    assert (deletion(x, good, t, patch_model) < deletion(x, bad, t, patch_model)).all()
+
+
+def test_an_unknown_removal_is_refused():
+    with pytest.raises(ValueError, match="removal must be one of"):
+        DeletionAUC(removal="zeros")

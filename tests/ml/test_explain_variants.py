@@ -44,3 +44,13 @@ def test_reused_random_aucs_are_taken_as_given_and_unknown_methods_are_refused()
     assert not wins[1]
     with pytest.raises(ValueError, match="methods must be among"):
         compare_cams(analyzer, x, labels, layer=TARGET, methods=("scorecam",))
+
+
+def test_the_removal_and_the_random_grid_can_be_chosen():
+    from ml.explain.variants import compare_cams
+
+    analyzer, x, labels = _analyzer_and_inputs(3)
+    out = compare_cams(analyzer, x, labels, layer=TARGET, methods=("gradcam",), n_random=1,
+                       removal="constant", random_grid=4)
+    assert out["removal"] == "constant" and out["random_grid"] == [4, 4] and out["grid"] == [8, 8]
+    assert len(out["cases"]["random"]) == 3

@@ -57,3 +57,26 @@ def test_stable_path_drops_only_the_name_counter():
     assert wp.stable_path("batch_normalization_12/gamma") == "batch_normalization/gamma"
     assert wp.stable_path("block14_sepconv2/pointwise_kernel") == "block14_sepconv2/pointwise_kernel"
     assert wp.stable_path("block1_conv1_bn/gamma") == "block1_conv1_bn/gamma"
+
+
+def test_the_command_packs_a_saved_model_keras_and_the_trainer_can_start_from_the_folder(tmp_path):
+    import json
+
+    from ml.models import build_cnn
+    from ml.train import _initial_model
+
+    model = build_cnn(64)
+    rng = np.random.default_rng(2)
+    for v in model.weights:
+        if "variance" not in v.path:
+            v.assign(rng.normal(0.0, 0.2, v.shape).astype(np.float32))
+    model.save(tmp_path / "model.keras")
+    folder = tmp_path / "packed"
+    folder.mkdir()
+    assert wp.main([str(tmp_path / "model.keras"), "--bits", "8", "--out", str(folder / "weights.npz")]) == 0
+    (folder / "metadata.json").write_text(json.dumps({"arch": "cnn", "input_size": 64}))
+    x = rng.random((3, 64, 64, 1), dtype=np.float32)
+    for start in (str(tmp_path / "model.keras"), str(folder)):
+        got = _initial_model(start).predict(x, verbose=0)
+        want = model.predict(x, verbose=0)
+        assert np.linalg.norm(got - want) / np.linalg.norm(want) < 0.02
