@@ -234,9 +234,16 @@ class Analyzer:
         """(N, C) logits -> calibrated probabilities (metadata temperature)."""
         return softmax(logits, self.temperature)
 
-    def _model_probabilities(self, x: np.ndarray) -> np.ndarray:
-        # The faithfulness metric's model: plain forward (no TTA), calibrated.
-        return self.probabilities(self.graph.forward(x))
+    def scored_probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The faithfulness metric's model: (M, S, S, 1) prepared inputs -> calibrated
+        probabilities as the product computes them, so with the model's test-time flip
+        (logits of the image and its mirror averaged) when it has one. Grad-CAM explains
+        that prediction (the mean of the two halves' CAMs), so deletion must follow it too."""
+        x = np.asarray(x, np.float32)
+        logits = self.graph.forward(x)
+        if self.tta:
+            logits = 0.5 * (logits + self.graph.forward(np.ascontiguousarray(x[:, :, ::-1])))
+        return self.probabilities(logits)
 
     def analyze(self, images, *, saliency: bool = True, orientations: Sequence | None = None,
                 gradcam_pp: bool = True, faithfulness: bool = True,
@@ -380,8 +387,8 @@ class Analyzer:
         from ml.explain.faithfulness import DeletionVsRandom
 
         cls = out["classes"]
-        base = self.probabilities(out["logits_plain"])[np.arange(len(x)), cls]
-        return DeletionVsRandom()(x, out["gradcam"], cls, self._model_probabilities, base)
+        base = self.probabilities(out["logits"])[np.arange(len(x)), cls]        # TTA-merged, as scored
+        return DeletionVsRandom()(x, out["gradcam"], cls, self.scored_probabilities, base)
 
     def check_faithfulness(self, images, *, batch_size: int = 32) -> list[dict]:
         """The per-case faithfulness check alone, for slices analysed without it.

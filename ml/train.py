@@ -55,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--init-from", default=None,
                    help="start from this model.keras, or a model folder or shipped name (a packed "
                         "weights.npz too) (fine-tuning: no warm-up, cosine from --lr)")
+    p.add_argument("--fit-only", action="store_true",
+                   help="save model.keras after fitting and stop (pack it, then --finalize-only on the packed weights)")
     p.add_argument("--finalize-only", action="store_true",
                    help="skip fitting: recalibrate and refit the guard for --out/model.keras")
     args = p.parse_args(argv)
@@ -240,8 +242,10 @@ def main(argv=None) -> int:
     if args.finalize_only:
         model = keras.models.load_model(out / "model.keras")
         prev = json.loads((out / "metadata.json").read_text()) if (out / "metadata.json").exists() else {}
-        train_seconds = prev.get("training", {}).get("seconds", 0.0)
-        history = prev.get("training", {}).get("history", {})
+        fitted = prev.get("training") or (json.loads((out / "fit.json").read_text())
+                                          if (out / "fit.json").exists() else {})   # from --fit-only
+        train_seconds = fitted.get("seconds", 0.0)
+        history = fitted.get("history", {})
     else:
         build_kwargs = {"imagenet_weights": args.imagenet_weights} if args.arch == "xception" else {}
         model = build_model(args.arch, size, **build_kwargs)
@@ -264,6 +268,11 @@ def main(argv=None) -> int:
         train_seconds = time.time() - t_fit
         model.save(out / "model.keras")
         plot_curves(history, out / "training_curves.png")
+        if args.fit_only:
+            (out / "fit.json").write_text(json.dumps({"seconds": train_seconds, "history": history,
+                                                      "args": vars(args)}, indent=1, default=str))
+            print(f"fitted in {train_seconds:.0f} s -> {out / 'model.keras'} (not finalized)", flush=True)
+            return 0
 
     from ml.finalize import finalize
 

@@ -115,8 +115,7 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
     coarse = np.asarray(maps["gradcam"][0]).shape if len(x) else (8, 8)
     rand = random_maps_per_case(x, coarse, n_random, seed)
 
-    def model_fn(batch):
-        return analyzer.probabilities(analyzer.graph.forward(batch))
+    model_fn = analyzer.scored_probabilities          # with the flip for a flip model
 
     result: dict = {"n": int(len(x)), "fractions": list(fractions), "n_random": n_random,
                     "perturbation": {"deletion": "removed pixels imputed from kept neighbours (sigma S/16)",
@@ -160,6 +159,7 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
             "beats_random_fraction": round(float(cheap_wins.mean()), 4),
             "agreement_with_full_deletion": round(float(np.mean(cheap_wins == full_wins)), 4),
             "mean_tta_probability_of_explained_class": round(float(base.mean()), 4)}
+    result["mean_deletion_curves_by_predicted_class"] = _class_curves(curves, targets, analyzer.classes)
     result["accuracy_on_sample"] = round(float(np.mean(targets == labels)), 4) if len(x) else None
     result["cases"] = [{"true": analyzer.classes[int(labels[i])], "predicted": analyzer.classes[int(targets[i])],
                         **{k: round(float(v[i]), 4) for k, v in cases.items()}} for i in range(len(x))]
@@ -170,6 +170,20 @@ def run_explain_evaluation(model_info, items, out_dir, n: int = 100, *, seed: in
     result["seconds"] = round(time.perf_counter() - t0, 1)
     (out / "explain.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _class_curves(curves: dict, targets: np.ndarray, classes) -> dict:
+    """Mean deletion curve (p of the explained class at f = 0 and each step) of Grad-CAM and
+    of the random maps, per predicted class: shows where a curve ends (the fully removed
+    image) as well as how it falls."""
+    out: dict = {}
+    for m in ("gradcam", "random"):
+        c = curves.get(("deletion", m))
+        if c is None:
+            continue
+        out[m] = {name: [round(float(v), 4) for v in c[targets == k].mean(0)]
+                  for k, name in enumerate(classes) if (targets == k).any()}
+    return out
 
 
 def random_maps_per_case(x: np.ndarray, grid: tuple[int, int], n_random: int, seed: int) -> list[np.ndarray]:

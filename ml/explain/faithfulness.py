@@ -232,8 +232,9 @@ def random_baseline_maps(x: np.ndarray, shape: tuple[int, int], n_random: int, s
 class DeletionVsRandom:
     """Per-case deletion AUC of a map against the mean of random maps, in one model call.
 
-    Cheap enough to run on every analysis (``len(fractions) * (1 + n_random)`` forward
-    passes per case, no TTA, batched with the rest of the batch).
+    Cheap enough to run on every analysis (``len(fractions) * (1 + n_random)`` model
+    calls per case, batched with the rest of the batch; the analyzer's model runs the
+    flip too for a flip model, so there each call is two forward passes).
 
     Args:
         fractions: deletion fractions (the f = 0 point comes from ``base_scores`` or

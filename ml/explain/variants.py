@@ -77,8 +77,7 @@ def compare_cams(analyzer, x: np.ndarray, labels: np.ndarray, *, layer: str, sco
     targets = np.asarray(targets, int)
     grid = tuple(np.asarray(maps[methods[0]][0]).shape)
 
-    def model_fn(batch):
-        return analyzer.probabilities(analyzer.graph.forward(batch))
+    model_fn = analyzer.scored_probabilities          # with the flip for a flip model
 
     metric = DeletionAUC(FRACTIONS, removal=removal)
     rgrid = (random_grid, random_grid) if random_grid else grid

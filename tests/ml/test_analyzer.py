@@ -270,3 +270,19 @@ def test_the_batch_cap_counts_the_pixels_the_graph_sees_mirrors_included(size, t
     assert Analyzer._batch_cap(fake, 4) == 4
     monkeypatch.setenv("BRAINAI_MAX_BATCH_PIXELS", str(10 * size * size))
     assert Analyzer._batch_cap(fake, 1000) == (5 if tta else 10)
+
+
+def test_the_faithfulness_metric_scores_the_prediction_the_product_makes():
+    from ml.analyzer import Analyzer
+    from ml.preprocess import prepare
+    from tests.ml.test_explain_cam import SIZE
+
+    model, meta, positives = patch_model()               # a trained flip model
+    analyzer = Analyzer(model, meta, version="test", warmup=False)
+    x = np.stack([prepare(s, SIZE).x for s in positives[:3]])[..., None]
+    merged = analyzer.maps_for_inputs(x, saliency=False)["probabilities"]
+    np.testing.assert_allclose(analyzer.scored_probabilities(x), merged, atol=1e-5)
+    plain = analyzer.probabilities(analyzer.graph.forward(x))
+    assert not np.allclose(plain, merged, atol=1e-4)      # the mirror counts
+    no_flip = Analyzer(model, {**meta, "tta": "none"}, version="test", warmup=False)
+    np.testing.assert_allclose(no_flip.scored_probabilities(x), plain, atol=1e-5)
