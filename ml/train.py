@@ -7,6 +7,7 @@ validation split; ``--finalize-only`` reruns just those steps on a saved model.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -94,6 +95,14 @@ def _initial_model(source: str):
     from ml import registry
 
     return registry.load_keras(registry.get(source))
+
+
+def _weights_version(source: str) -> str:
+    """First 12 hex digits of the sha256 of the weights file a fine-tune starts from."""
+    from ml import registry
+
+    path = Path(source) if str(source).endswith(".keras") else registry.get(source).model_file
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int, w_tr=None,
@@ -251,6 +260,7 @@ def main(argv=None) -> int:
         model = build_model(args.arch, size, **build_kwargs)
         if args.init_from:
             model.set_weights(_initial_model(args.init_from).get_weights())
+            args.init_from_version = _weights_version(args.init_from)     # recorded in training.args
         print(f"model: {args.arch}, {model.count_params():,} parameters, input {size}px", flush=True)
         teacher = None
         if args.teacher:
