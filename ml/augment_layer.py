@@ -62,3 +62,37 @@ class Augment(keras.layers.Layer):
         return {**super().get_config(), "rotate_deg": self.rotate_deg, "zoom": self.zoom,
                 "shift": self.shift, "brightness": self.brightness,
                 "contrast": list(self.contrast), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="brainai")
+class RandomDeletion(keras.layers.Layer):
+    """:mod:`ml.deletion_augment` as a layer: for a random ``rate`` of the batch, remove a
+    random share of the head (up to ``max_fraction``) at places a coarse random map picks,
+    imputed as the faithfulness metric does. Active only when ``training=True``."""
+
+    def __init__(self, rate: float = 0.5, max_fraction: float = 1.0, grid: int = 10,
+                 seed: int | None = None, **kwargs):
+        from ml.deletion_augment import check_settings
+
+        super().__init__(**kwargs)
+        check_settings(rate, max_fraction)
+        self.rate, self.max_fraction, self.grid = float(rate), float(max_fraction), int(grid)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        from ml.deletion_augment import delete
+
+        if not training or self.rate == 0.0:
+            return images
+        b = ops.shape(images)[0]
+        draw = lambda shape: keras.random.uniform(shape, 0.0, 1.0, seed=self.seed_generator)  # noqa: E731
+        return delete(images, draw((b,)) < self.rate, draw((b,)), draw((b, self.grid, self.grid, 1)),
+                      self.max_fraction)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "max_fraction": self.max_fraction,
+                "grid": self.grid, "seed": self.seed}

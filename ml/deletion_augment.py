@@ -8,88 +8,110 @@ removal artefact as much as the evidence removed. Remove-and-retrain (ROAR, Hook
 2019, https://arxiv.org/abs/1806.10758) answers that by training on removed images, so the
 removal itself carries no information.
 
-:func:`random_deletion` does that with removals chosen independently of the content: for
-a random half of the batch it ranks the head's pixels by a coarse uniform random map
-(bilinear, like a CAM), removes the top fraction ``u ~ U(0, max_fraction)`` of the head
-and imputes them as the metric does (normalised Gaussian convolution, sigma S / 16,
-computed on a 4x coarser grid). The label is kept: where the lesion survives the model
-must still find it, and where it is gone the best answer is the class prior, which is
-what a deletion curve assumes at its end. It cannot prefer any explanation method: the
-removed places are random.
+:func:`delete` does that with removals chosen independently of the content: for a random
+share of the batch it ranks the head's pixels by a coarse uniform random map (bilinear,
+like a CAM), removes the top fraction ``u ~ U(0, max_fraction)`` of the head and imputes
+them as the metric does (normalised Gaussian convolution, sigma S / 16, computed on a 4x
+coarser grid). The label is kept: where the lesion survives the model must still find it,
+and where it is gone the best answer is the class prior, which is what a deletion curve
+assumes at its end. It cannot prefer any explanation method: the removed places are
+random.
 
-TensorFlow ops, run inside ``tf.data`` after :func:`ml.augment.augment_batch`.
+Written in ``keras.ops``, so it runs on any backend: :func:`random_deletion` draws the
+randomness with TensorFlow for ``ml.train``'s ``tf.data`` pipeline, and
+:class:`ml.augment_layer.RandomDeletion` draws it with ``keras.random`` for ``ml.sweep`` on
+the GPU machine (JAX, no TensorFlow).
 """
 from __future__ import annotations
 
 import math
 
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 
-def _gaussian_kernel(sigma: float) -> tf.Tensor:
+def _gaussian_kernel(sigma: float) -> np.ndarray:
     radius = max(1, int(math.ceil(4.0 * sigma)))  # as OpenCV picks for float images
-    t = tf.range(-radius, radius + 1, dtype=tf.float32)
-    k = tf.exp(-0.5 * (t / sigma) ** 2)
-    return k / tf.reduce_sum(k)
+    t = np.arange(-radius, radius + 1, dtype=np.float32)
+    k = np.exp(-0.5 * (t / sigma) ** 2)
+    return (k / k.sum()).astype(np.float32)
 
 
-def gaussian_blur(images: tf.Tensor, sigma: float) -> tf.Tensor:
+def gaussian_blur(images, sigma: float):
     """(B, H, W, 1) -> the same, separable Gaussian of ``sigma`` pixels, reflected border
     (as OpenCV's default ``BORDER_REFLECT_101``)."""
     k = _gaussian_kernel(sigma)
-    r = (int(k.shape[0]) - 1) // 2
-    x = tf.pad(images, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
-    x = tf.nn.conv2d(x, tf.reshape(k, [-1, 1, 1, 1]), strides=1, padding="VALID")
-    return tf.nn.conv2d(x, tf.reshape(k, [1, -1, 1, 1]), strides=1, padding="VALID")
+    r = (len(k) - 1) // 2
+    x = ops.pad(images, ((0, 0), (r, r), (r, r), (0, 0)), mode="reflect")
+    x = ops.conv(x, ops.convert_to_tensor(k.reshape(-1, 1, 1, 1)), padding="valid")
+    return ops.conv(x, ops.convert_to_tensor(k.reshape(1, -1, 1, 1)), padding="valid")
 
 
-def head_mask(images: tf.Tensor) -> tf.Tensor:
-    """(B, S, S, 1) -> float mask of the head: blurred intensity (sigma 2) above 0.05,
+def head_mask(images):
+    """(B, S, S, 1) -> bool mask of the head: blurred intensity (sigma 2) above 0.05,
     as :func:`ml.explain.faithfulness.head_foreground`."""
-    return tf.cast(gaussian_blur(images, 2.0) > 0.05, tf.float32)
+    return gaussian_blur(images, 2.0) > 0.05
 
 
-def _smooth(a: tf.Tensor, size: int) -> tf.Tensor:
-    """Gaussian of sigma S / 16 on a 4x coarser grid, as the metric's imputation."""
+def _smooth(a, size: int):
+    """Gaussian of sigma S / 16 on a 4x coarser grid (box-averaged down, bilinear up), as
+    the metric's imputation (``cv2.INTER_AREA``: the same box average when 4 divides S)."""
     f = 4 if size >= 64 else 1
     if f == 1:
         return gaussian_blur(a, size / 16.0)
-    small = tf.image.resize(a, [size // f, size // f], method="area")
+    small = ops.average_pool(a, f, f, padding="same")
     small = gaussian_blur(small, size / 16.0 / f)
-    return tf.image.resize(small, [size, size], method="bilinear")
+    return ops.image.resize(small, (size, size), interpolation="bilinear")
 
 
-def impute(images: tf.Tensor, removed: tf.Tensor) -> tf.Tensor:
+def impute(images, removed):
     """(B, S, S, 1) images with ``removed`` (same shape, bool) refilled from the kept pixels:
     G * (x . kept) / G * kept, and where no kept pixel is near, the mean of the kept ones."""
     size = int(images.shape[1])
-    kept = 1.0 - tf.cast(removed, tf.float32)
+    kept = 1.0 - ops.cast(removed, "float32")
     num, den = _smooth(images * kept, size), _smooth(kept, size)
-    n_kept = tf.reduce_sum(kept, axis=[1, 2, 3], keepdims=True)
-    fallback = tf.math.divide_no_nan(tf.reduce_sum(images * kept, axis=[1, 2, 3], keepdims=True), n_kept)
-    fill = tf.where(den > 1e-3, num / tf.maximum(den, 1e-3), fallback)
-    return tf.where(removed, fill, images)
+    n_kept = ops.sum(kept, axis=(1, 2, 3), keepdims=True)
+    fallback = ops.divide_no_nan(ops.sum(images * kept, axis=(1, 2, 3), keepdims=True), n_kept)
+    fill = ops.where(den > 1e-3, num / ops.maximum(den, 1e-3), fallback)
+    return ops.where(removed, fill, images)
 
 
-def random_removal_mask(images: tf.Tensor, fractions: tf.Tensor, grid: int = 10) -> tf.Tensor:
-    """(B, S, S, 1) bool: the top ``fractions`` (B,) of each head's pixels under a coarse
-    uniform random map of ``grid`` x ``grid`` cells, bilinearly upsampled."""
-    shape = tf.shape(images)
-    b, size = shape[0], int(images.shape[1])
-    head = head_mask(images) > 0
-    noise = tf.image.resize(tf.random.uniform([b, grid, grid, 1]), [size, size], method="bilinear")
-    key = tf.reshape(tf.where(head, noise, -1.0), [b, -1])                   # background last
-    n_head = tf.reduce_sum(tf.cast(tf.reshape(head, [b, -1]), tf.float32), axis=1)
-    k = tf.cast(tf.round(fractions * n_head), tf.int32)                      # (B,)
-    ranked = tf.sort(key, axis=1, direction="DESCENDING")
-    kth = tf.gather(ranked, tf.maximum(k - 1, 0), axis=1, batch_dims=1)      # k-th largest
-    removed = (key >= kth[:, None]) & (k[:, None] > 0) & tf.reshape(head, [b, -1])
-    return tf.reshape(removed, tf.shape(images))
+def removal_mask(images, fractions, noise):
+    """(B, S, S, 1) bool: the top ``fractions`` (B,) of each head's pixels under the coarse
+    random maps ``noise`` (B, g, g, 1) in [0, 1), bilinearly upsampled."""
+    size = int(images.shape[1])
+    b = ops.shape(images)[0]
+    head = head_mask(images)
+    up = ops.image.resize(noise, (size, size), interpolation="bilinear")
+    key = ops.reshape(ops.where(head, up, -1.0), (b, -1))                    # background last
+    n_head = ops.sum(ops.cast(ops.reshape(head, (b, -1)), "float32"), axis=1)
+    k = ops.cast(ops.round(fractions * n_head), "int32")                     # (B,)
+    ranked = ops.flip(ops.sort(key, axis=1), axis=1)                         # descending
+    kth = ops.take_along_axis(ranked, ops.maximum(k - 1, 0)[:, None], axis=1)  # k-th largest
+    removed = (key >= kth) & (k[:, None] > 0) & ops.reshape(head, (b, -1))
+    return ops.reshape(removed, ops.shape(images))
 
 
-def random_deletion(images: tf.Tensor, *, rate: float = 0.5, max_fraction: float = 1.0,
-                    grid: int = 10) -> tf.Tensor:
-    """Remove a random share of the head from a random ``rate`` of the batch.
+def check_settings(rate: float, max_fraction: float) -> None:
+    if not 0.0 <= rate <= 1.0 or not 0.0 < max_fraction <= 1.0:
+        raise ValueError(f"rate must be in [0, 1] and max_fraction in (0, 1], received {rate}, {max_fraction}")
+
+
+def delete(images, touched, shares, noise, max_fraction: float = 1.0):
+    """Remove ``shares * max_fraction`` of the head where ``touched`` (B,) is true.
+
+    Args:
+        images: (B, S, S, 1) float32 in [0, 1], S static.
+        touched: (B,) bool; untouched images are returned bit for bit.
+        shares: (B,) uniform [0, 1) draws; noise: (B, g, g, 1) uniform [0, 1) draws.
+    """
+    fractions = ops.where(touched, shares * max_fraction, 0.0)
+    return impute(images, removal_mask(images, fractions, noise))
+
+
+def random_deletion(images, *, rate: float = 0.5, max_fraction: float = 1.0, grid: int = 10):
+    """Remove a random share of the head from a random ``rate`` of the batch (TensorFlow
+    randomness, for ``tf.data``).
 
     Args:
         images: (B, S, S, 1) float32 in [0, 1], S static.
@@ -100,10 +122,9 @@ def random_deletion(images: tf.Tensor, *, rate: float = 0.5, max_fraction: float
     Returns:
         Images of the same shape; untouched ones are returned bit for bit.
     """
-    if not 0.0 <= rate <= 1.0 or not 0.0 < max_fraction <= 1.0:
-        raise ValueError(f"rate must be in [0, 1] and max_fraction in (0, 1], received {rate}, {max_fraction}")
+    import tensorflow as tf
+
+    check_settings(rate, max_fraction)
     b = tf.shape(images)[0]
-    touched = tf.random.uniform([b]) < rate
-    fractions = tf.where(touched, tf.random.uniform([b], 0.0, max_fraction), 0.0)
-    removed = random_removal_mask(images, fractions, grid)
-    return impute(images, removed)
+    return delete(images, tf.random.uniform([b]) < rate, tf.random.uniform([b]),
+                  tf.random.uniform([b, grid, grid, 1]), max_fraction)

@@ -117,10 +117,11 @@ def save_weights_npz(model, folder: Path, stem: str, chunk_mb: float = 15.0) -> 
 
 
 def run_one(arrays, variant: str, seed: int, batch: int = 32, save: Path | None = None,
-            time_limit_min: float | None = None, verbose: int = 0, save_npz: Path | None = None) -> dict:
+            time_limit_min: float | None = None, verbose: int = 0, save_npz: Path | None = None,
+            deletion_rate: float = 0.0) -> dict:
     import keras
 
-    from ml.augment_layer import Augment
+    from ml.augment_layer import Augment, RandomDeletion
     from ml.train import compile_for_training, class_weights
 
     kind, size, epochs, lr = VARIANTS[variant]
@@ -130,7 +131,8 @@ def run_one(arrays, variant: str, seed: int, batch: int = 32, save: Path | None 
     y = arrays["y"]
     tr, va = arrays["train_idx"], arrays["val_idx"]
     model = build(kind, size)
-    wrapper = keras.Sequential([keras.Input((size, size, 1)), Augment(seed=seed, dtype="float32"), model])
+    removal = [RandomDeletion(deletion_rate, seed=seed + 1, dtype="float32")] if deletion_rate > 0 else []
+    wrapper = keras.Sequential([keras.Input((size, size, 1)), Augment(seed=seed, dtype="float32"), *removal, model])
     steps = -(-len(tr) // batch)
     compile_for_training(wrapper, lr=lr, weight_decay=1e-4, label_smoothing=0.05,
                          steps_per_epoch=steps, epochs=epochs)
@@ -153,7 +155,7 @@ def run_one(arrays, variant: str, seed: int, batch: int = 32, save: Path | None 
         model.save(save / f"{variant}-s{seed}.keras")
     if save_npz:
         save_weights_npz(model, save_npz, f"{variant}-s{seed}")
-    return {"variant": variant, "seed": seed, "params": int(model.count_params()),
+    return {"variant": variant, "seed": seed, "deletion_rate": deletion_rate, "params": int(model.count_params()),
             "epochs": len(hist.history["val_loss"]), "best_epoch": best, "fit_s": round(seconds, 1),
             "acc": float((pred == yv).mean()), "acc_tta": float((pred_tta == yv).mean()),
             "errors_tta": int((pred_tta != yv).sum()), "recall_tta": [round(r, 4) for r in recall]}
@@ -174,6 +176,8 @@ def main(argv=None) -> int:
     p.add_argument("--mixed-bf16", action="store_true", help="mixed_bfloat16 policy (GPU)")
     p.add_argument("--time-limit-min", type=float, default=None, help="per-run fit limit")
     p.add_argument("--verbose", type=int, default=0)
+    p.add_argument("--deletion-rate", type=float, default=0.0,
+                   help="remove-and-retrain: share of images with random removals (ml.augment_layer.RandomDeletion)")
     p.add_argument("--cache-dir", default="var/cache", help="decoded-array cache for --export")
     p.add_argument("--budget-min", type=float, default=None, help="start no run after this")
     args = p.parse_args(argv)
@@ -197,7 +201,7 @@ def main(argv=None) -> int:
                 continue
             row = run_one(arrays, variant, seed, save=out if args.save else None,
                           time_limit_min=args.time_limit_min, verbose=args.verbose,
-                          save_npz=out if args.save_npz else None)
+                          save_npz=out if args.save_npz else None, deletion_rate=args.deletion_rate)
             rows.append(row)
             print(json.dumps(row), flush=True)
             with open(out / "runs.jsonl", "a") as f:
