@@ -101,8 +101,9 @@ def _weights_version(source: str) -> str:
     """First 12 hex digits of the sha256 of the weights file a fine-tune starts from."""
     from ml import registry
 
-    path = Path(source) if str(source).endswith(".keras") else registry.get(source).model_file
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    if str(source).endswith(".keras"):
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:12]
+    return registry.get(source).version
 
 
 def make_datasets(x_tr, y_tr, x_va, y_va, batch: int, augment: bool, seed: int, w_tr=None,

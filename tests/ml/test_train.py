@@ -63,3 +63,23 @@ def test_xception_has_the_seed_head_and_a_grey_input():
     assert model.get_layer("head_dense").units == 128
     assert model.get_layer("head_dropout1").rate == 0.3 and model.get_layer("head_dropout2").rate == 0.25
     assert model.output_shape == (None, 4)
+
+
+def test_fit_only_then_finalize_only_with_removals_records_the_run(tmp_path):
+    real, out, tuned = tmp_path / "real", tmp_path / "out", tmp_path / "tuned"
+    write_class_folder(real, 10, seed=0)
+    common = ["--data", str(real), "--input-size", "64", "--batch-size", "8",
+              "--val-fraction", "0.25", "--cache-dir", str(tmp_path / "c")]
+    assert train_main(common + ["--out", str(out), "--epochs", "1", "--deletion-rate", "0.5", "--fit-only"]) == 0
+    assert (out / "model.keras").is_file() and not (out / "metadata.json").exists()   # not finalized
+    fit = json.loads((out / "fit.json").read_text())
+    assert train_main(common + ["--out", str(out), "--finalize-only"]) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["training"]["seconds"] == pytest.approx(fit["seconds"], abs=0.1) and meta["temperature"] > 0
+    start = str(out / "model.keras")
+    assert train_main(common + ["--out", str(tuned), "--epochs", "1", "--deletion-rate", "0.5",
+                                "--init-from", start]) == 0
+    args = json.loads((tuned / "metadata.json").read_text())["training"]["args"]
+    assert args["deletion_rate"] == 0.5 and args["init_from"] == start
+    import hashlib
+    assert args["init_from_version"] == hashlib.sha256(open(start, "rb").read()).hexdigest()[:12]
