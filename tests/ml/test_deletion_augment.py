@@ -119,7 +119,16 @@ removed = np.stack([F.confine_to_head(F.resize_map(rng.random((10, 10)), 96), xi
 ours = np.asarray(impute(x[..., None], removed[..., None]))[..., 0]
 theirs = np.stack([F.impute(xi, ri) for xi, ri in zip(x, removed)])
 y = np.asarray(RandomDeletion(rate=1.0, seed=3)(x[..., None], training=True))
+# ml.sweep's wrapper: a jitted fit with the removal layer in front of the model.
+from ml.augment_layer import Augment
+from ml.models import build_cnn
+wrapper = keras.Sequential([keras.Input((96, 96, 1)), Augment(seed=1, dtype="float32"),
+                            RandomDeletion(0.5, seed=2, dtype="float32"), build_cnn(96)])
+wrapper.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+loss = wrapper.fit(x[..., None], keras.utils.to_categorical(np.arange(4) % 4, 4), batch_size=4, epochs=1,
+                   verbose=0).history["loss"][0]
 print(json.dumps({"backend": keras.backend.backend(), "tensorflow": "tensorflow" in sys.modules,
+                  "fit_loss": float(loss),
                   "impute_max_diff": float(np.abs(ours - theirs).max()),
                   "changed": int(sum(not np.allclose(y[i], x[i, ..., None]) for i in range(4))),
                   "in_range": bool(y.min() >= 0 and y.max() <= 1)}))
@@ -145,3 +154,4 @@ def test_the_layer_runs_under_jax_without_tensorflow_and_imputes_as_the_metric()
     out = json.loads(child.stdout.strip().splitlines()[-1])
     assert out["backend"] == "jax" and not out["tensorflow"]
     assert out["impute_max_diff"] < 1e-4 and out["changed"] >= 3 and out["in_range"]
+    assert np.isfinite(out["fit_loss"])
