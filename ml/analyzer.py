@@ -240,10 +240,10 @@ class Analyzer:
         (logits of the image and its mirror averaged) when it has one. Grad-CAM explains
         that prediction (the mean of the two halves' CAMs), so deletion must follow it too."""
         x = np.asarray(x, np.float32)
-        logits = self.graph.forward(x)
-        if self.tta:
-            logits = 0.5 * (logits + self.graph.forward(np.ascontiguousarray(x[:, :, ::-1])))
-        return self.probabilities(logits)
+        if not self.tta:
+            return self.probabilities(self.graph.forward(x))
+        both = self.graph.forward(np.concatenate([x, x[:, :, ::-1]]))      # one batched call
+        return self.probabilities(0.5 * (both[:len(x)] + both[len(x):]))
 
     def analyze(self, images, *, saliency: bool = True, orientations: Sequence | None = None,
                 gradcam_pp: bool = True, faithfulness: bool = True,
