@@ -106,7 +106,8 @@ def start_gunicorn(env: dict, workers: int = 2) -> str:
 
 
 @atexit.register
-def stop_all() -> None:
+def _stop_started() -> None:
+    """Stop what _start started, newest first; runs at exit, nothing calls it by name."""
     for proc in reversed(_procs):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

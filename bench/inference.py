@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 # ---- inputs --------------------------------------------------------------------------
 def sample_files(data_dir: Path | None, n: int, seed: int) -> list[bytes]:
     """Raw bytes of n images spread over the classes (decoding is timed separately)."""
-    from ml import data as mldata
+    from ml.data import dataset as mldata
 
     root = Path(data_dir) if data_dir else mldata.default_data_dir()
     paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in mldata.IMAGE_SUFFIXES)
@@ -210,7 +210,7 @@ class NaivePath:
     def __call__(self, image: np.ndarray) -> tuple[int, np.ndarray]:
         import tensorflow as tf
 
-        from ml.preprocess import prepare, unprepare_map
+        from ml.model.preprocess import prepare, unprepare_map
 
         p = prepare(image, self.size)
         x = p.x[None, ..., None]
@@ -243,7 +243,7 @@ class NaivePathJax:
         import jax
         import jax.numpy as jnp
 
-        from ml.preprocess import prepare, unprepare_map
+        from ml.model.preprocess import prepare, unprepare_map
 
         p = prepare(image, self.size)
         x = p.x[None, ..., None]
@@ -273,8 +273,9 @@ def naive_rate(naive, images, repeat: int) -> float:
 
 def stage_timings(files, analyzer, results) -> dict:
     """Seconds per image for each stage, the model's stages from SliceResult.timings."""
+    from ml.analysis.analyzer import STAGES
     from ml.explain.overlay import render_heatmap_png, render_overlay_png
-    from ml.imageio import read_frames
+    from ml.io.read import read_frames
 
     decode = min(_time(lambda: [read_frames(f) for f in files]) for _ in range(2)) / len(files)
     images = [read_frames(f)[0].pixels for f in files]
@@ -285,8 +286,7 @@ def stage_timings(files, analyzer, results) -> dict:
         render_overlay_png(img, r.saliency, cmap="hot", alpha=0.7, alpha_by_value=True)
     png = (time.perf_counter() - t0) / len(images)
     stages = {"decode": decode}
-    keys = ("preprocess", "model", "guard", "maps", "saliency", "region", "faithfulness")
-    for k in keys:
+    for k in STAGES:
         stages[k] = statistics.mean(r.timings[k] for r in results)
     stages["png_encode (3 PNGs)"] = png
     return stages
@@ -297,9 +297,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Keras warns on every naive predict() that a 1-input model got a bare tensor.
     warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
-    from ml import registry
-    from ml.analyzer import Analyzer
-    from ml.imageio import read_frames
+    from ml.model import registry
+    from ml.analysis.analyzer import Analyzer
+    from ml.io.read import read_frames
 
     info = registry.get(args.model)
     t0 = time.perf_counter()

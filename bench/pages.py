@@ -3,9 +3,10 @@
     .venv/bin/python bench/pages.py [--slices 24] [--reports 12] [--runs 40]
 
 Seeds a throwaway SQLite database and media folder (in a temp dir) the way production
-fills them: real MRI JPEGs from ../shared/datasets through ``scans.services``
-(register_upload, record_analyses, complete_analysis, record_explanation,
-finalize_report), with Grad-CAM/saliency PNGs drawn by ml.explain.overlay. Then it
+fills them, with the tests' builders (tests/builders.py): MRI JPEGs (the dataset's, else
+phantoms) through ``scans.services`` (register_upload, record_analyses, complete_analysis,
+record_explanation, finalize_report), with Grad-CAM/saliency PNGs drawn by
+ml.explain.overlay. Then it
 requests each page ``--runs`` times as a signed-in radiologist after warming up, and
 prints a table and, as the last line, JSON. The figure that matters is the report page's
 median (target: under 100 ms on the 2-core reference machine). Times include the whole
@@ -82,20 +83,22 @@ def _seed(n_slices: int, n_reports: int):
     """A radiologist, one report with ``n_slices`` slices, and ``n_reports`` more for the worklist."""
     from django.contrib.auth import get_user_model
 
-    from tests.scans.test_portal_support import make_user, seed_report, slice_record
+    from tests import builders as b
 
     users = get_user_model()
-    staff = make_user(users, "bench-staff", "staff")
-    radiologist = make_user(users, "bench-rad", "radiologist")
+    staff = b.make_user(users, "bench-staff", "staff")
+    radiologist = b.make_user(users, "bench-rad", "radiologist")
     confidences = [0.55 + 0.45 * ((i * 37) % 100) / 100 for i in range(n_slices)]
-    big = seed_report(staff, n=n_slices, cls="glioma", records=[slice_record("glioma", c) for c in confidences],
-                      patient_id="BENCH-0001", patient_name="Bench Patient")
+    big = b.ready_report(staff, n_slices, mri_class="glioma",
+                         results=[b.slice_result("glioma", confidence=c) for c in confidences],
+                         patient_id="BENCH-0001", patient_name="Bench Patient")
     classes = ("meningioma", "notumor", "pituitary")
     for i in range(n_reports):
         cls = classes[i % 3]
         label = cls if i % 4 else "notumor"
-        seed_report(staff, n=1, cls=cls, start=i // 3, records=[slice_record(label, 0.6 + 0.03 * (i % 12))],
-                    patient_id=f"BENCH-{i + 2:04d}", patient_name=f"Patient {i + 2}")
+        b.ready_report(staff, 1, mri_class=cls, seed=i // 3,
+                       results=[b.slice_result(label, confidence=0.6 + 0.03 * (i % 12))],
+                       patient_id=f"BENCH-{i + 2:04d}", patient_name=f"Patient {i + 2}")
     return radiologist, big
 
 

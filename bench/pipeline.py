@@ -124,7 +124,7 @@ def main() -> None:
     t_found = _wait_status(study_id, {"explaining", "awaiting_review", "failed"})
     t_ready = _wait_status(study_id, {"awaiting_review", "failed"})
     stages = _stages(log, study_id)
-    report = Report.objects.get(study_id=study_id, is_current=True)
+    report = Report.objects.current().get(study_id=study_id)
 
     wall = t_found - t0
     image_work = stages["decode"] + stages["model"] + stages["render"]

@@ -27,8 +27,8 @@ def main(argv=None) -> int:
 
     import keras
 
-    from ml.models import build_model
-    from ml.train import compile_for_training
+    from ml.model.builders import build_model
+    from ml.training.train import compile_for_training
 
     size = args.input_size or (160 if args.arch == "cnn" else 299)
     model = build_model(args.arch, size)

@@ -29,7 +29,7 @@ def _broker() -> dict:
 
 
 def _model() -> dict:
-    from ml import registry
+    from ml.model import registry
 
     info = registry.get(settings.BRAINAI_MODEL)
     if not info.model_file.is_file():

@@ -197,7 +197,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_SEND_EVENTS", False)  # for flower
 
 # --- BrainAI -------------------------------------------------------------------------------
-BRAINAI_MODEL = env_str("BRAINAI_MODEL")  # None = ml.registry.default_model_name()
+BRAINAI_MODEL = env_str("BRAINAI_MODEL")  # None = ml.model.registry.default_model_name()
 BRAINAI_MODEL_DIR = env_path("BRAINAI_MODEL_DIR", None)
 BRAINAI_DATA_DIR = env_path("BRAINAI_DATA_DIR", None)
 BRAINAI_BATCH_SIZE = env_int("BRAINAI_BATCH_SIZE", 32, minimum=1)
@@ -211,9 +211,9 @@ BRAINAI_ZIP_MAX_MEMBERS = env_int("BRAINAI_ZIP_MAX_MEMBERS", 5000, minimum=1)
 BRAINAI_ZIP_MAX_RATIO = env_int("BRAINAI_ZIP_MAX_RATIO", 200, minimum=1)
 BRAINAI_ZIP_MAX_DEPTH = env_int("BRAINAI_ZIP_MAX_DEPTH", 2, minimum=1)  # ZIP levels: 2 = a ZIP in a ZIP
 
-# LLM explanations: ml.llm checks its variables (BRAINAI_LLM_PROVIDER, GEMINI_API_KEY, ...).
+# LLM explanations: llm.LLMConfig checks its variables (BRAINAI_LLM_PROVIDER, GEMINI_API_KEY, ...).
 try:
-    from ml.llm.config import LLMConfig
+    from llm.config import LLMConfig
 
     BRAINAI_LLM = LLMConfig.from_env(os.environ)
 except ValueError as exc:  # the message names the variable, never the key itself

@@ -9,9 +9,9 @@ __all__ = ["Analyzer", "SliceResult"]
 
 
 def __getattr__(name: str):
-    # PEP 562 lazy attribute: `from ml import Analyzer` imports ml.analyzer only then.
+    # PEP 562 lazy attribute: `from ml import Analyzer` imports ml.analysis.analyzer only then.
     if name in __all__:
-        from ml import analyzer
+        from ml.analysis import analyzer
 
         return getattr(analyzer, name)
     raise AttributeError(f"module 'ml' has no attribute {name!r}")

@@ -8,7 +8,7 @@ from django.core.checks import Error, Warning, register
 @register("brainai")
 def model_weights_present(app_configs=None, **kwargs):
     """The configured (or default) model has its weights (model.keras or weights.npz) and metadata.json."""
-    from ml import registry
+    from ml.model import registry
     from ml.errors import ModelNotFoundError
 
     try:

@@ -1,6 +1,7 @@
-"""Who may do what. Groups: ``staff`` (upload, view), ``radiologist`` (also review, sign).
+"""Which role a user has. Groups: ``staff`` (upload, view), ``radiologist`` (also review, sign).
 
-Admins (``is_staff``/superuser) use the Django admin and may do what staff do.
+Admins (``is_staff``/superuser) use the Django admin and may do what staff do. The rules
+built on these roles, one per action, are in scans.permissions.
 """
 from __future__ import annotations
 
@@ -32,4 +33,5 @@ def is_radiologist(user) -> bool:
 
 
 def is_admin(user) -> bool:
+    """May use the Django admin (staff flag or superuser)."""
     return bool(user and user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser))

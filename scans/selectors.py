@@ -4,14 +4,14 @@ Writes never happen here (see scans.services).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from scans.models import (
-    STUDY_PROGRESS_ANNOTATIONS, Analysis, AuditEvent, Report, ReportStatus, Scan, Study, TUMOUR_LABELS, Upload,
+    STUDY_PROGRESS_ANNOTATIONS, Analysis, Report, ReportStatus, Scan, Study, TUMOUR_LABELS, Upload,
 )
 
 
@@ -29,7 +29,7 @@ def reports(*, status=None, label=None, patient_id=None, since=None, current_onl
     """Reports with their study and patient, newest first, filtered as the API allows."""
     qs = Report.objects.select_related("study", "study__patient", "signed_by", "reviewed_by")
     if current_only:
-        qs = qs.filter(is_current=True)
+        qs = qs.current()
     if status:
         qs = qs.filter(status__in=[status] if isinstance(status, str) else status)
     if label:
@@ -41,16 +41,20 @@ def reports(*, status=None, label=None, patient_id=None, since=None, current_onl
     return qs.order_by("-created_at", "-id")
 
 
-def worklist(*, status=None, label=None, patient_id=None, since=None, q: str | None = None) -> QuerySet[Report]:
+def worklist(*, status=None, label=None, patient_id=None, since=None, until: date | None = None,
+             q: str | None = None) -> QuerySet[Report]:
     """The radiologist's queue: AI-positive first, then low-confidence or rejected images,
     then the rest; oldest first within each group (first come, first read).
 
     ``status`` defaults to reports still to be read (processing or awaiting review).
+    ``until`` keeps reports created on or before that day (local time).
     ``q`` matches the patient id or name, or the study description.
     """
     if status is None:
         status = [ReportStatus.AWAITING_REVIEW, ReportStatus.PROCESSING]
     qs = reports(status=status, label=label, patient_id=patient_id, since=since)
+    if until:
+        qs = qs.filter(created_at__lt=_since(until + timedelta(days=1)))
     if q:
         qs = qs.filter(Q(study__patient__patient_id__icontains=q) | Q(study__patient__name__icontains=q)
                        | Q(study__description__icontains=q))
@@ -63,11 +67,6 @@ def worklist(*, status=None, label=None, patient_id=None, since=None, q: str | N
         output_field=IntegerField(),
     )
     return qs.annotate(priority=priority).order_by("priority", "created_at", "id")
-
-
-def scans_with_analysis(study_id: int) -> QuerySet[Scan]:
-    return Scan.objects.filter(study_id=study_id).select_related("analysis").order_by(
-        "series_id", "instance_number", "frame_index", "id")
 
 
 def report_detail(report_id: int) -> Report:
@@ -111,25 +110,12 @@ def study_detail(study_id: int) -> Study:
     return studies().prefetch_related(scans, "series").get(pk=study_id)
 
 
-def current_report(study: Study) -> Report | None:
-    return Report.objects.filter(study=study, is_current=True).first()
-
-
 def upload_detail(upload_id: int) -> Upload:
     return Upload.objects.get(pk=upload_id)
 
 
 def studies_of_upload(upload: Upload) -> QuerySet[Study]:
     return Study.objects.filter(scans__upload=upload).distinct().order_by("id")
-
-
-def audit_events(*, report=None, study=None, limit: int | None = None) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.select_related("actor")
-    if report is not None:
-        qs = qs.filter(report=report)
-    if study is not None:
-        qs = qs.filter(study=study)
-    return qs[:limit] if limit else qs
 
 
 def analyses_for_study(study_id: int) -> QuerySet[Analysis]:

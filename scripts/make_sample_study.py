@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ml.data import default_data_dir  # noqa: E402
-from ml.models import CLASSES  # noqa: E402
+from ml.data.dataset import default_data_dir  # noqa: E402
+from ml.labels import CLASSES  # noqa: E402
 
 
 def build(data_dir: Path, out: Path) -> Path:

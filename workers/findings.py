@@ -1,13 +1,13 @@
 """The LLM's input: structured results of a report, and nothing that identifies anyone.
 
-ml.llm.StudyFinding.from_mapping keeps only whitelisted keys; this module hands it only
+llm.StudyFinding.from_mapping keeps only whitelisted keys; this module hands it only
 labels, probabilities, region descriptors and model facts in the first place.
 """
 from __future__ import annotations
 
 from django.core.files.storage import default_storage
 
-from ml.llm import StudyFinding
+from llm import StudyFinding
 from scans import selectors
 from scans.models import Report
 

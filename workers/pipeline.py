@@ -6,16 +6,16 @@ spent in each stage (for logs and bench/pipeline.py).
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 
 from ml.errors import ImageReadError
-from ml.imageio import Frame, read_frames
+from ml.io.frame import Frame
+from ml.io.read import read_frames
+from ml.timing import StageTimer
 from scans.services import ScanResult
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class BatchOutcome:
     results: list[ScanResult] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)  # scan id -> reason (final)
-    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    seconds: StageTimer = field(default_factory=StageTimer)  # decode, model, render
 
 
 def _decode(scans, outcome: BatchOutcome) -> list[tuple[object, Frame]]:
@@ -74,22 +74,18 @@ def run_batch(analyzer, scans) -> BatchOutcome:
     from ml.explain.overlay import render_heatmap_png, render_overlay_png
 
     outcome = BatchOutcome()
-    clock = time.perf_counter
-    t0 = clock()
-    items = _decode(scans, outcome)
-    t1 = clock()
-    outcome.seconds["decode"] += t1 - t0
-    pairs = _analyze(analyzer, items, outcome) if items else []
-    t2 = clock()
-    outcome.seconds["model"] += t2 - t1
-    for (scan, frame), result in pairs:
-        try:
-            heat = render_heatmap_png(result.gradcam)
-            overlay = render_overlay_png(frame.pixels, result.gradcam)
-            sal = render_heatmap_png(result.saliency, cmap="hot") if result.saliency is not None else None
-        except ValueError as exc:
-            outcome.errors[scan.pk] = f"could not draw the heatmap: {exc}"
-            continue
-        outcome.results.append(ScanResult(scan.pk, result, heat, overlay, sal))
-    outcome.seconds["render"] += clock() - t2
+    with outcome.seconds.stage("decode"):
+        items = _decode(scans, outcome)
+    with outcome.seconds.stage("model"):
+        pairs = _analyze(analyzer, items, outcome) if items else []
+    with outcome.seconds.stage("render"):
+        for (scan, frame), result in pairs:
+            try:
+                heat = render_heatmap_png(result.gradcam)
+                overlay = render_overlay_png(frame.pixels, result.gradcam)
+                sal = render_heatmap_png(result.saliency, cmap="hot") if result.saliency is not None else None
+            except ValueError as exc:
+                outcome.errors[scan.pk] = f"could not draw the heatmap: {exc}"
+                continue
+            outcome.results.append(ScanResult(scan.pk, result, heat, overlay, sal))
     return outcome

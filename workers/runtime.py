@@ -19,7 +19,7 @@ def analyzer(name: str | None = None):
     Raises:
         ml.errors.ModelNotFoundError: no such model.
     """
-    from ml.analyzer import Analyzer
+    from ml.analysis.analyzer import Analyzer
 
     with _lock:
         return Analyzer.load(name or settings.BRAINAI_MODEL)

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ml.errors import ModelNotFoundError
+from ml.timing import StageTimer
 from scans import services
 from scans.models import Study, Via
 from workers import findings, pipeline, runtime
@@ -61,32 +61,28 @@ def analyze_study(self, study_id: int) -> dict:
         services.mark_failed(Study.objects.get(pk=study_id), None, f"model unavailable ({which}): {exc}",
                              via=Via.WORKER)
         return {"study": study_id, "failed": "model unavailable"}
-    done, seconds, clock = 0, {"db": 0.0}, time.perf_counter
+    done, seconds = 0, StageTimer(db=0.0)
     try:
         while True:
-            t0 = clock()
-            scans = services.claim_batch(study_id, settings.BRAINAI_BATCH_SIZE, settings.BRAINAI_MAX_ATTEMPTS)
-            seconds["db"] += clock() - t0
+            with seconds.stage("db"):
+                scans = services.claim_batch(study_id, settings.BRAINAI_BATCH_SIZE, settings.BRAINAI_MAX_ATTEMPTS)
             if not scans:
                 break
             outcome = pipeline.run_batch(analyzer, scans)
-            t0 = clock()
-            done += services.record_analyses(outcome.results, model_name=analyzer.name,
-                                             model_version=analyzer.version)
-            for scan_id, reason in outcome.errors.items():
-                services.record_scan_error(scan_id, reason, final=True)
-            seconds["db"] += clock() - t0  # includes writing the PNG files
-            for stage, s in outcome.seconds.items():
-                seconds[stage] = seconds.get(stage, 0.0) + s
+            with seconds.stage("db"):  # includes writing the PNG files
+                done += services.record_analyses(outcome.results, model_name=analyzer.name,
+                                                 model_version=analyzer.version)
+                for scan_id, reason in outcome.errors.items():
+                    services.record_scan_error(scan_id, reason, final=True)
+            seconds.add(outcome.seconds)
     except SoftTimeLimitExceeded:
         # Finished batches are committed; a fresh run carries on with what is left.
         raise self.retry(countdown=1, max_retries=settings.BRAINAI_MAX_ATTEMPTS)
-    t0 = clock()
-    services.complete_analysis(study_id)
-    seconds["db"] += clock() - t0
+    with seconds.stage("db"):
+        services.complete_analysis(study_id)
     logger.info("study %s: %d scans analysed; stages %s", study_id, done,
                 json.dumps({k: round(v, 4) for k, v in seconds.items()}))
-    return {"study": study_id, "analyzed": done, "seconds": seconds}
+    return {"study": study_id, "analyzed": done, "seconds": dict(seconds)}
 
 
 @shared_task(bind=True, name="workers.tasks.explain_report",
@@ -94,7 +90,7 @@ def analyze_study(self, study_id: int) -> dict:
              time_limit=settings.BRAINAI_LLM_SOFT_LIMIT_S + 30, **_COMMON)
 def explain_report(self, report_id: int) -> dict:
     """Write the explanation of a report's finding (never blocks the report for good)."""
-    from ml.llm import Explanation, LLMConfig, explain
+    from llm import Explanation, LLMConfig, explain
 
     report = services.explanation_due(report_id)
     if report is None:
@@ -106,7 +102,7 @@ def explain_report(self, report_id: int) -> dict:
         config = LLMConfig(provider="template")  # the LLM path kept failing: the offline text
     try:
         finding = findings.study_finding(report)
-    except ValueError as exc:  # stored results ml.llm refuses: say so, never hold the report back
+    except ValueError as exc:  # stored results llm.StudyFinding refuses: say so, never hold the report back
         logger.error("report %s: finding not explainable: %s", report_id, exc)
         explanation = Explanation(
             text="No explanation could be written for this finding; review the images directly. "
@@ -125,6 +121,16 @@ def finalize_report(self, report_id: int) -> dict:
     """processing -> awaiting_review."""
     report = services.finalize_report(report_id)
     return {"report": report_id, "finalized": report is not None}
+
+
+@worker_process_init.connect
+def _warm_up_llm_client(sender=None, **kwargs):
+    """Import the configured LLM client library in each pool process before its first
+    task: the import takes up to a few seconds, which would otherwise come out of the
+    first explanation's time budget. The template provider imports nothing."""
+    from llm import warm_up
+
+    warm_up(runtime.llm_config())
 
 
 @worker_ready.connect

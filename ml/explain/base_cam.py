@@ -3,10 +3,10 @@
 A CAM method differs from another only in how it weighs the channels of the target
 layer (:meth:`BaseCAM.channel_weights`); everything else lives here, in the shape of
 pytorch-grad-cam's ``base_cam.py``: find the target layer by name, one forward pass with
-a gradient tape, the left-right-flip test-time augmentation of :mod:`ml.predict`, and the
-mapping back onto the original image with no shift.
+a gradient tape, the left-right-flip test-time augmentation (the helpers of
+:mod:`ml.model.predict`), and the mapping back onto the original image with no shift.
 
-The hooks and the flip helpers are written in ``keras.ops``, so one formula serves both
+The hooks, like the flip helpers, are written in ``keras.ops``, so one formula serves both
 compiled passes: :class:`ml.explain.fused.FusedGraph` (TensorFlow) and
 :class:`ml.explain.fused_jax.FusedGraphJax` (JAX). This module's own ``__call__`` is the
 plain, unfused reference the tests compare the fused pass against; it needs the
@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from ml.preprocess import Prepared, prepare, unprepare_map
+from ml.model.predict import merge_flipped_maps, merge_flips, with_flips
+from ml.model.preprocess import Prepared, prepare, unprepare_map
 
 
 def find_layer(model, name: str):
@@ -38,28 +39,6 @@ def find_layer(model, name: str):
         ) from None
 
 
-def with_flips(x):
-    """(N, S, S, 1) -> (2N, S, S, 1): the batch then its left-right mirror (ml.predict order)."""
-    return ops.concatenate([x, ops.flip(x, axis=2)], axis=0)
-
-
-def merge_flips(y):
-    """(2N, ...) -> (N, ...): mean of an output and its mirror's, for outputs with no space axis."""
-    n = ops.shape(y)[0] // 2                    # a tensor under tf.function with a None batch
-    return 0.5 * (y[:n] + y[n:])
-
-
-def merge_flipped_maps(m):
-    """(2N, h, w[, c]) -> (N, h, w[, c]): a map and its mirror's map, flipped back, averaged.
-
-    Flipping the mirror's map back puts both on the image's own grid. For a gradient
-    map this average is exactly the gradient of the TTA logit (the mean of the two
-    halves' logits) with respect to the image, because the flip is linear.
-    """
-    n = ops.shape(m)[0] // 2
-    return 0.5 * (m[:n] + ops.flip(m[n:], axis=2))
-
-
 def require_tensorflow(what: str) -> None:
     """Raise NotImplementedError unless Keras runs on TensorFlow (the unfused references)."""
     import keras
@@ -68,7 +47,7 @@ def require_tensorflow(what: str) -> None:
     if backend != "tensorflow":
         raise NotImplementedError(
             f"{what} is the unfused TensorFlow reference; Keras runs on {backend!r} here. "
-            "Use ml.explain.fused_jax.FusedGraphJax (or ml.analyzer.Analyzer) instead.")
+            "Use ml.explain.fused_jax.FusedGraphJax (or ml.analysis.analyzer.Analyzer) instead.")
 
 
 CAM_SCORES = ("logit", "log_prob")
@@ -115,7 +94,7 @@ def to_original(coarse: np.ndarray, prepared: Prepared) -> np.ndarray:
     """Map a (h, w) map over the model input onto the original (H, W) image, in [0, 1].
 
     The map is min-max normalised, resized straight onto the head crop and pasted back
-    (ml.preprocess.unprepare_map undoes crop and resize with no shift); pixels outside
+    (ml.model.preprocess.unprepare_map undoes crop and resize with no shift); pixels outside
     the crop are 0. The result is rescaled so that its peak is exactly 1.
     """
     heat = unprepare_map(normalise_map(coarse), prepared)
@@ -132,7 +111,7 @@ class BaseCAM:
         model: a Keras model mapping (N, S, S, 1) images in [0, 1] to (N, C) logits.
         target_layer: name of the convolutional layer whose activations are weighed
             (metadata.json ``target_layer``).
-        tta: follow ml.predict's left-right-flip convention (image + mirror, the
+        tta: follow ml.model.predict's left-right-flip convention (image + mirror, the
             mirror's map flipped back, the two averaged).
         score: what the map explains, ``logit`` or ``log_prob`` (:func:`explained_score`).
         temperature: the calibration temperature for ``log_prob``.
@@ -168,7 +147,7 @@ class BaseCAM:
     @classmethod
     def from_metadata(cls, model, metadata: dict) -> "BaseCAM":
         """Build with the target layer and TTA convention recorded in metadata.json."""
-        from ml.models import target_layer
+        from ml.model.builders import target_layer
 
         name = metadata.get("target_layer") or target_layer(metadata.get("arch", "cnn"))
         return cls(model, name, tta=metadata.get("tta") == "hflip",
@@ -212,7 +191,7 @@ class BaseCAM:
         """Coarse maps for a batch of prepared inputs.
 
         Args:
-            x: (N, S, S) or (N, S, S, 1) float32 in [0, 1] (ml.preprocess.prepare outputs).
+            x: (N, S, S) or (N, S, S, 1) float32 in [0, 1] (ml.model.preprocess.prepare outputs).
             targets: (N,) class indices to explain, or None for the predicted class.
 
         Returns:

@@ -8,7 +8,7 @@ for every image. Here a single ``tf.function`` over the batch does it all:
   of the model (:func:`ml.explain.guided_backprop.guided_clone`; the same weights and the
   same forward arithmetic as the model, and measured as fast), reading logits,
   penultimate features and the target layer's activations;
-* TTA as in :mod:`ml.predict`: logits and features are the mean of the two halves, the
+* TTA as in :mod:`ml.model.predict`: logits and features are the mean of the two halves, the
   class explained is the argmax of the merged logits;
 * backward, once: the gradient of the explained class's score (its logit, or its
   calibrated log-probability: metadata ``cam_score``; summed over the batch;
@@ -24,8 +24,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ml.explain.base_cam import explained_score, merge_flips, with_flips
+from ml.explain.base_cam import explained_score
 from ml.explain.fused_base import CAM_METHODS, FusedBase
+from ml.model.predict import merge_flips, with_flips
 
 
 class FusedGraph(FusedBase):

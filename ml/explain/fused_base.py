@@ -6,10 +6,11 @@ backend's way; everything before the compilation lives here once.
 """
 from __future__ import annotations
 
-from ml.explain.base_cam import check_cam_score, find_layer, merge_flipped_maps, merge_flips
+from ml.explain.base_cam import check_cam_score, find_layer
 from ml.explain.grad_cam import GradCAM
 from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
 from ml.explain.guided_backprop import guided_clone
+from ml.model.predict import merge_flipped_maps, merge_flips
 
 CAM_METHODS = (GradCAM, GradCAMPlusPlus)
 

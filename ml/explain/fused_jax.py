@@ -28,8 +28,9 @@ from functools import partial
 
 import numpy as np
 
-from ml.explain.base_cam import explained_score, merge_flips, with_flips
+from ml.explain.base_cam import explained_score
 from ml.explain.fused_base import CAM_METHODS, FusedBase
+from ml.model.predict import merge_flips, with_flips
 
 
 def padded_size(n: int) -> int:

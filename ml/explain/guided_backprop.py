@@ -20,8 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ml.explain.base_cam import (check_cam_score, explained_score, find_layer, merge_flipped_maps,
-                                 merge_flips, require_tensorflow, with_flips)
+from ml.explain.base_cam import check_cam_score, explained_score, find_layer, require_tensorflow
+from ml.model.predict import merge_flipped_maps, merge_flips, with_flips
 
 
 @lru_cache(maxsize=None)
@@ -140,7 +140,7 @@ class GuidedBackprop:
 
     Args:
         model: Keras model (N, S, S, 1) -> (N, C) logits.
-        tta: follow ml.predict's flip convention (the mirror's gradient flipped back
+        tta: follow ml.model.predict's flip convention (the mirror's gradient flipped back
             and averaged: the guided gradient of the TTA logit).
         score: ``logit`` or ``log_prob`` (:func:`ml.explain.base_cam.explained_score`).
         temperature: the calibration temperature for ``log_prob``.

@@ -41,7 +41,7 @@ MIDLINE_BAND = 0.15
 PERIPHERAL_DEPTH = 0.35
 MIN_SPOT_FRACTION = 0.005
 WORK_SIDE = 256        # descriptors are computed at most at this resolution
-_FOREGROUND_FRACTION = 0.08  # as ml.preprocess: above 8% of the robust maximum is head
+_FOREGROUND_FRACTION = 0.08  # as ml.model.preprocess: above 8% of the robust maximum is head
 
 # LPS axes: index, (label for +, label for -).
 _AXES = {"x": (0, ("left", "right")), "y": (1, ("posterior", "anterior")),

@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from scans import roles
+from scans import permissions, roles
 
 
 class IsClinicUser(BasePermission):
@@ -13,7 +13,9 @@ class IsClinicUser(BasePermission):
 
 
 class IsRadiologist(BasePermission):
+    """The review rule (scans.permissions.REVIEW): edit, sign and amend reports."""
+
     message = "Only radiologists may do this."
 
     def has_permission(self, request, view):
-        return roles.is_radiologist(request.user)
+        return permissions.REVIEW(request.user)

@@ -19,16 +19,13 @@ from scans.api.serializers import (
     ReportDetailSerializer, ReportSerializer, ReviewSerializer, StudyDetailSerializer, StudySerializer,
     UploadRequestSerializer, UploadResultSerializer,
 )
-from scans.models import Report, Study, Upload, Via
+from scans.models import Report, Upload, Via
+from scans.views.common import client_ip
 
 
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
-
-
-def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 class Pagination(PageNumberPagination):
@@ -104,13 +101,13 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(responses=ReportDetailSerializer)
     def retrieve(self, request, pk=None):
         report = self._report(pk)
-        services.record_view(report, request.user, via=Via.API, ip_address=_client_ip(request))
+        services.record_view(report, request.user, via=Via.API, ip_address=client_ip(request))
         return Response(ReportDetailSerializer(report, context={"request": request}).data)
 
-    def _act(self, request, pk, verb, *args):
+    def _act(self, request, pk, verb, *args, **kwargs):
         report = self._report(pk)
         try:
-            result = verb(report, request.user, *args, via=Via.API)
+            result = verb(report, request.user, *args, via=Via.API, **kwargs)
         except services.ServiceError as exc:
             raise Conflict(str(exc)) from None
         fresh = selectors.report_for_api(result.pk)
@@ -122,10 +119,9 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """Sign (radiologist only). Optional findings/impression are saved first."""
         body = ReviewSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        if {"findings", "impression"} & set(request.data):
-            self._act(request, pk, services.update_review, body.validated_data["findings"],
-                      body.validated_data["impression"])
-        return self._act(request, pk, services.sign_report)
+        # A body with either key gives both texts (a missing one is empty); none: sign what is stored.
+        text = body.validated_data if {"findings", "impression"} & set(request.data) else {}
+        return self._act(request, pk, services.sign_report, **text)
 
     @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])

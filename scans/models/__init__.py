@@ -1,6 +1,9 @@
 """The BrainAI domain. Rows are written only through scans.services."""
 from scans.models.audit import AuditEvent
 from scans.models.choices import (
+    REPORT_TRANSITIONS,
+    SCAN_TRANSITIONS,
+    STUDY_STATUS_OF_REPORT,
     TUMOUR_LABELS,
     AuditAction,
     Label,
@@ -16,6 +19,6 @@ from scans.models.results import Analysis, Report
 
 __all__ = [
     "Analysis", "AuditAction", "AuditEvent", "Label", "PROGRESS_ANNOTATIONS", "Patient", "Progress",
-    "Report", "ReportStatus", "STUDY_PROGRESS_ANNOTATIONS", "Scan", "ScanStatus", "Series", "Study", "StudyStatus", "TUMOUR_LABELS",
+    "REPORT_TRANSITIONS", "Report", "ReportStatus", "SCAN_TRANSITIONS", "STUDY_STATUS_OF_REPORT", "STUDY_PROGRESS_ANNOTATIONS", "Scan", "ScanStatus", "Series", "Study", "StudyStatus", "TUMOUR_LABELS",
     "Upload", "Via",
 ]

@@ -35,6 +35,33 @@ class ReportStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # analysis could not complete; failure_reason says why
 
 
+# The state machine, one table per stored status: which status each status may move to.
+# scans.services.state holds the only writers and refuses a move that is not listed here.
+SCAN_TRANSITIONS: dict[str, frozenset[str]] = {
+    # pending -> pending: a re-run resets the attempts of a scan not yet analysed.
+    ScanStatus.PENDING: frozenset({ScanStatus.PENDING, ScanStatus.ANALYZED, ScanStatus.FAILED}),
+    ScanStatus.ANALYZED: frozenset({ScanStatus.PENDING, ScanStatus.FAILED}),  # re-run; an admin gives up on it
+    ScanStatus.FAILED: frozenset({ScanStatus.PENDING, ScanStatus.FAILED}),  # re-run; failed again, new reason
+}
+REPORT_TRANSITIONS: dict[str, frozenset[str]] = {
+    # -> processing: reopened (new images or a re-run), the AI result cleared.
+    ReportStatus.PROCESSING: frozenset({ReportStatus.PROCESSING, ReportStatus.AWAITING_REVIEW, ReportStatus.FAILED}),
+    ReportStatus.AWAITING_REVIEW: frozenset({ReportStatus.PROCESSING, ReportStatus.SIGNED, ReportStatus.FAILED}),
+    ReportStatus.FAILED: frozenset({ReportStatus.PROCESSING, ReportStatus.FAILED}),
+    # An amendment is a new version that starts as a copy of the signed one.
+    ReportStatus.SIGNED: frozenset({ReportStatus.AMENDED}),
+    ReportStatus.AMENDED: frozenset({ReportStatus.AMENDED}),
+}
+# Study.status is not moved but derived (Study.derived_status): from the current report's
+# status, and, while that is processing, from whether its AI finding is set yet.
+STUDY_STATUS_OF_REPORT: dict[str, str] = {
+    ReportStatus.AWAITING_REVIEW: StudyStatus.AWAITING_REVIEW,
+    ReportStatus.SIGNED: StudyStatus.SIGNED,
+    ReportStatus.AMENDED: StudyStatus.SIGNED,
+    ReportStatus.FAILED: StudyStatus.FAILED,
+}
+
+
 class AuditAction(models.TextChoices):
     UPLOAD = "upload", "Upload"  # files received (counts only, no names)
     VIEW_REPORT = "view_report", "Viewed report"  # a person opened a report (portal or API)

@@ -8,7 +8,12 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 
-from scans.models.choices import ScanStatus, StudyStatus
+from scans.models.choices import STUDY_STATUS_OF_REPORT, ReportStatus, ScanStatus, StudyStatus
+
+
+def field_defaults(model, names) -> dict:
+    """``{name: the field's default}`` for the named fields of ``model`` (what "cleared" means)."""
+    return {name: model._meta.get_field(name).get_default() for name in names}
 
 
 class Patient(models.Model):
@@ -78,7 +83,7 @@ class Study(models.Model):
     description = models.CharField(max_length=200, blank=True)
     modality = models.CharField(max_length=16, blank=True)
     status = models.CharField(max_length=20, choices=StudyStatus.choices, default=StudyStatus.ANALYZING)
-    # The classifier the upload asked for (an ml.registry name); "" = the configured default.
+    # The classifier the upload asked for (an ml.model.registry name); "" = the configured default.
     requested_model = models.CharField(max_length=64, blank=True, default="")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -105,8 +110,27 @@ class Study(models.Model):
 
     @property
     def report(self):
-        """The current report version (None only for a study still being created)."""
-        return self.reports.filter(is_current=True).first()
+        """The current report version (None only for a study still being created).
+
+        The queryset form, for locking or filtering, is ``Report.objects.current()``.
+        """
+        return self.reports.current().first()
+
+    def derived_status(self, report=None) -> StudyStatus:
+        """What ``status`` must say, given the current report (fetched when not given).
+
+        Analysing until the report has its AI finding and no scan is pending; explaining
+        while the finding waits for its explanation; then what the report says
+        (``STUDY_STATUS_OF_REPORT``). scans.services.state stores it.
+        """
+        report = report if report is not None else self.report
+        if report is None:
+            return StudyStatus.ANALYZING
+        if report.status != ReportStatus.PROCESSING:
+            return STUDY_STATUS_OF_REPORT[report.status]
+        if not report.label or self.scans.filter(status=ScanStatus.PENDING).exists():
+            return StudyStatus.ANALYZING
+        return StudyStatus.EXPLAINING
 
 
 PROGRESS_ANNOTATIONS = {
@@ -174,5 +198,13 @@ class Scan(models.Model):
         ]
         indexes = [models.Index(fields=["study", "status"])]
 
+    # What an analysis leaves on the scan; a re-run puts each back to its default.
+    ANALYSIS_FIELDS = ("attempts", "error", "analyzed_at")
+
     def __str__(self):
         return f"Scan {self.pk}"
+
+    @classmethod
+    def cleared_analysis(cls) -> dict:
+        """``ANALYSIS_FIELDS`` at their defaults, for ``QuerySet.update`` (status aside)."""
+        return field_defaults(cls, cls.ANALYSIS_FIELDS)

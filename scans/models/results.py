@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from scans.models.choices import Label, ReportStatus, TUMOUR_LABELS
-from scans.models.clinical import Scan, Study
+from scans.models.clinical import Scan, Study, field_defaults
 
 
 class Analysis(models.Model):
@@ -54,8 +54,16 @@ class Analysis(models.Model):
         return max(0.0, min(1.0, gain / rnd)) if rnd > 0 else 0.0
 
 
+class ReportQuerySet(models.QuerySet):
+    def current(self) -> "ReportQuerySet":
+        """Only the current version of each study's report (at most one per study)."""
+        return self.filter(is_current=True)
+
+
 class Report(models.Model):
     """One version of a study's report. Amendments add versions; old ones are kept."""
+
+    objects = ReportQuerySet.as_manager()
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
     version = models.PositiveIntegerField(default=1)
@@ -86,6 +94,16 @@ class Report(models.Model):
     explanation_generated_at = models.DateTimeField(null=True, blank=True)
     explanation_task_attempts = models.PositiveSmallIntegerField(default=0)
 
+    # What the pipeline wrote above (the finding, the explanation, why it failed):
+    # clear_ai_result() puts each back to its default when the study is analysed again.
+    # A field added to either group belongs here too (tests/scans/test_state_writers.py asks).
+    AI_RESULT_FIELDS = (
+        "failure_reason", "label", "confidence", "probabilities", "key_scan", "model_name", "model_version",
+        "explanation_text", "explanation_provider", "explanation_model", "explanation_prompt_version",
+        "explanation_latency_ms", "explanation_fallback_reason", "explanation_llm_attempts",
+        "explanation_requested_at", "explanation_generated_at", "explanation_task_attempts",
+    )
+
     # The radiologist's part.
     findings = models.TextField(blank=True)
     impression = models.TextField(blank=True)
@@ -111,6 +129,15 @@ class Report(models.Model):
     def get_absolute_url(self):
         return reverse("api:report-detail", args=[self.pk])
 
+    def clear_ai_result(self) -> list[str]:
+        """Put every ``AI_RESULT_FIELDS`` field back to its default (not saved; status aside).
+
+        Returns the names cleared, for ``save(update_fields=...)``.
+        """
+        for name, value in field_defaults(Report, self.AI_RESULT_FIELDS).items():
+            setattr(self, name, value)
+        return list(self.AI_RESULT_FIELDS)
+
     @property
     def is_editable(self) -> bool:
         """The radiologist may edit findings/impression only while it awaits review."""
@@ -123,6 +150,11 @@ class Report(models.Model):
     @property
     def is_amendable(self) -> bool:
         return self.is_current and self.is_signed
+
+    @property
+    def is_explainable(self) -> bool:
+        """A new explanation may be asked for: current, not signed, and with an AI finding."""
+        return self.is_current and not self.is_signed and bool(self.label)
 
     @property
     def is_positive(self) -> bool:

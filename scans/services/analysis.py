@@ -6,17 +6,17 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from django.core.exceptions import PermissionDenied
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from scans import roles
+from scans import permissions
 from scans.models import (
     Analysis, AuditAction, Label, Report, ReportStatus, Scan, ScanStatus, Study, StudyStatus, Via,
 )
+from scans.services import state
 from scans.services.audit import audit
 from scans.services.errors import InvalidState
 from scans.services.queue import ANALYZE_STUDY, EXPLAIN_REPORT, enqueue
@@ -31,7 +31,7 @@ class ScanResult:
     """What the worker hands back for one scan: the ml SliceResult and rendered PNGs."""
 
     scan_id: int
-    result: object  # ml.analyzer.SliceResult
+    result: object  # ml.analysis.analyzer.SliceResult
     heatmap_png: bytes
     overlay_png: bytes
     saliency_png: bytes | None = None
@@ -76,9 +76,7 @@ def claim_batch(study_id: int, batch_size: int, max_attempts: int) -> list[Scan]
 
 
 def _fail_scan(scan: Scan, reason: str) -> None:
-    scan.status = ScanStatus.FAILED
-    scan.error = reason[:2000]
-    scan.save(update_fields=["status", "error"])
+    state.move_scans(scan, ScanStatus.FAILED, error=reason[:2000])
 
 
 def record_scan_error(scan_id: int, reason: str, *, final: bool) -> None:
@@ -107,7 +105,7 @@ def record_analyses(results: list[ScanResult], *, model_name: str, model_version
         Analysis.objects.filter(scan_id__in=ids).delete()
         rows = [_analysis_row(by_id[pk], model_name, model_version) for pk in ids]
         Analysis.objects.bulk_create(rows)
-        Scan.objects.filter(pk__in=ids).update(status=ScanStatus.ANALYZED, analyzed_at=timezone.now(), error="")
+        state.move_scans(Scan.objects.filter(pk__in=ids), ScanStatus.ANALYZED, analyzed_at=timezone.now(), error="")
     return len(rows)
 
 
@@ -167,7 +165,7 @@ def complete_analysis(study_id: int) -> Report | None:
             return None
         if study.scans.filter(status=ScanStatus.PENDING).exists():
             return None
-        report = Report.objects.select_for_update().get(study=study, is_current=True)
+        report = open_report(study)
         analyses = list(Analysis.objects.filter(scan__study=study, scan__status=ScanStatus.ANALYZED))
         key = study_finding(analyses)
         if key is None:
@@ -183,50 +181,47 @@ def complete_analysis(study_id: int) -> Report | None:
         report.model_name, report.model_version = key.model_name, key.model_version
         report.explanation_requested_at = timezone.now()
         report.save()
-        study.status = StudyStatus.EXPLAINING
-        study.save(update_fields=["status", "updated_at"])
+        state.sync_study_status(study, report)  # -> explaining
         enqueue(EXPLAIN_REPORT, report.pk)
         return report
 
 
-def _fail_study(study: Study, report: Report | None, reason: str) -> None:
-    study.scans.filter(status=ScanStatus.PENDING).update(status=ScanStatus.FAILED, error=reason[:2000])
-    study.status = StudyStatus.FAILED
-    study.save(update_fields=["status", "updated_at"])
-    if report is not None:
-        report.status = ReportStatus.FAILED
-        report.failure_reason = reason[:2000]
-        report.save(update_fields=["status", "failure_reason", "updated_at"])
+def _fail_study(study: Study, report: Report, reason: str) -> None:
+    state.move_scans(study.scans.filter(status=ScanStatus.PENDING), ScanStatus.FAILED, error=reason[:2000])
+    report.failure_reason = reason[:2000]
+    state.move_report(report, ReportStatus.FAILED, also=["failure_reason"])
+
+
+def open_report(study: Study) -> Report:
+    """The study's current report, locked; version 1 is created when it has none yet.
+
+    Callers hold the study's row lock, so two calls cannot both create one.
+    """
+    report = study.reports.current().select_for_update().first()
+    return report if report is not None else study.reports.create(version=1)
 
 
 def reopen_study(study: Study) -> None:
-    """Put a study back to analysing: new images arrived, or a re-run was asked for."""
-    study.status = StudyStatus.ANALYZING
-    study.save(update_fields=["status", "updated_at"])
-    Report.objects.filter(study=study, is_current=True).update(
-        status=ReportStatus.PROCESSING, failure_reason="", label="", confidence=None, probabilities={},
-        key_scan=None, model_name="", model_version="", explanation_text="", explanation_provider="",
-        explanation_model="", explanation_prompt_version="", explanation_latency_ms=None,
-        explanation_fallback_reason="", explanation_requested_at=None, explanation_generated_at=None,
-        explanation_task_attempts=0, updated_at=timezone.now(),
-    )
+    """Put a study back to analysing: new images arrived, or a re-run was asked for.
+
+    The current report goes back to processing with its AI result cleared; the review
+    text stays.
+    """
+    report = open_report(study)
+    state.move_report(report, ReportStatus.PROCESSING, also=report.clear_ai_result())
 
 
 def rerun_analysis(study: Study, user, *, via: Via = Via.ADMIN) -> Study:
     """Analyse every scan of a study again (e.g. after a model update or a failure)."""
-    if not (roles.is_admin(user) or roles.is_radiologist(user)):
-        raise PermissionDenied("only admins and radiologists may re-run an analysis")
+    permissions.RERUN.require(user, "re-run an analysis")
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)
-        report = study.reports.filter(is_current=True).first()
-        if report is not None and report.is_signed:
+        if open_report(study).is_signed:
             raise InvalidState(f"study {study.pk} is signed; amend the report instead of re-running")
         old = list(Analysis.objects.filter(scan__study=study))
         Analysis.objects.filter(pk__in=[a.pk for a in old]).delete()
         transaction.on_commit(lambda: _delete_files(old))
-        study.scans.update(status=ScanStatus.PENDING, attempts=0, error="", analyzed_at=None)
-        if report is None:
-            Report.objects.create(study=study, version=1)
+        state.move_scans(study.scans.all(), ScanStatus.PENDING, **Scan.cleared_analysis())
         reopen_study(study)
         audit(AuditAction.RERUN_ANALYSIS, user, via=via, study=study)
         enqueue(ANALYZE_STUDY, study.pk)
@@ -246,14 +241,14 @@ def mark_failed(scan_or_study, user, reason: str, *, via: Via = Via.ADMIN):
     ``user`` None means the pipeline itself (after its retries ran out).
     """
     reason = (reason or "").strip() or "marked failed"
-    if user is not None and not roles.is_admin(user):
-        raise PermissionDenied("only admins may mark scans or studies failed")
+    if user is not None:
+        permissions.MARK_FAILED.require(user, "mark scans or studies failed")
     if isinstance(scan_or_study, Scan):
         return _mark_scan_failed(scan_or_study, user, reason, via)
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=scan_or_study.pk)
-        report = study.reports.filter(is_current=True).first()
-        if report is not None and report.is_signed:
+        report = open_report(study)
+        if report.is_signed:
             raise InvalidState(f"study {study.pk} is signed; a signed report cannot be marked failed")
         _fail_study(study, report, reason)
         action = AuditAction.MARK_FAILED if user is not None else AuditAction.ANALYSIS_FAILED

@@ -20,7 +20,7 @@ def requeue_stalled() -> dict[str, int]:
     for study_id in Study.objects.filter(status=StudyStatus.ANALYZING).exclude(
             scans__status=ScanStatus.PENDING).values_list("pk", flat=True):
         counts["analyze"] += send_now(ANALYZE_STUDY, study_id)
-    waiting = Report.objects.filter(is_current=True).exclude(
+    waiting = Report.objects.current().exclude(
         status__in=[ReportStatus.SIGNED, ReportStatus.AMENDED, ReportStatus.FAILED])
     for report_id in waiting.filter(explanation_requested_at__isnull=False).filter(
             Q(explanation_generated_at__isnull=True) | Q(explanation_generated_at__lt=F("explanation_requested_at"))

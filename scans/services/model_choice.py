@@ -1,6 +1,6 @@
 """Which classifier analyses a study: the names an upload may ask for, and the default.
 
-The names come from ml.registry (models that ship weights, most accurate first). A study
+The names come from ml.model.registry (models that ship weights, most accurate first). A study
 stores the name it asked for; an empty name means the configured default
 (``settings.BRAINAI_MODEL``, else the registry's default), resolved when the worker runs.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from ml import registry
+from ml.model import registry
 from ml.errors import ModelNotFoundError
 from scans.services.errors import ServiceError
 

@@ -1,12 +1,12 @@
 """Report state changes: explanation, finalisation, review, sign-off, amendment."""
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from scans import roles
-from scans.models import AuditAction, Report, ReportStatus, StudyStatus, Via
+from scans.models import AuditAction, Report, ReportStatus, Via
+from scans.permissions import EXPLAIN, REVIEW
+from scans.services import state
 from scans.services.audit import audit
 from scans.services.errors import InvalidState
 from scans.services.queue import EXPLAIN_REPORT, FINALIZE_REPORT, enqueue
@@ -16,11 +16,6 @@ _EXPLANATION_FIELDS = ("text", "provider", "model", "prompt_version", "latency_m
 
 def _locked(report: Report) -> Report:
     return Report.objects.select_for_update().select_related("study").get(pk=report.pk)
-
-
-def _require_radiologist(user, what: str) -> None:
-    if not roles.is_radiologist(user):
-        raise PermissionDenied(f"only radiologists may {what}")
 
 
 def explanation_due(report_id: int) -> Report | None:
@@ -41,7 +36,7 @@ def count_explanation_attempt(report_id: int) -> int:
 
 
 def record_explanation(report_id: int, explanation, *, requested_at=None) -> Report | None:
-    """Store an ml.llm Explanation and queue the report's finalisation.
+    """Store an llm.Explanation and queue the report's finalisation.
 
     ``requested_at`` is the request this explanation answers: if a newer regeneration
     was asked for meanwhile, it is stored anyway and that newer task overwrites it.
@@ -78,53 +73,60 @@ def finalize_report(report_id: int) -> Report | None:
             return None
         if report.explanation_generated_at is None:
             return None
-        report.status = ReportStatus.AWAITING_REVIEW
-        report.save(update_fields=["status", "updated_at"])
-        study = report.study
-        study.status = StudyStatus.AWAITING_REVIEW
-        study.save(update_fields=["status", "updated_at"])
-        return report
+        return state.move_report(report, ReportStatus.AWAITING_REVIEW)
 
 
 def update_review(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL) -> Report:
     """Save the radiologist's findings and impression (before sign-off)."""
-    _require_radiologist(user, "edit a report")
+    REVIEW.require(user, "edit a report")
     with transaction.atomic():
         report = _locked(report)
-        if not report.is_editable:
-            raise InvalidState(f"report {report.pk} is {report.get_status_display().lower()}; it cannot be edited")
-        report.findings = (findings or "").strip()
-        report.impression = (impression or "").strip()
-        report.reviewed_by = user
-        report.reviewed_at = timezone.now()
-        report.save(update_fields=["findings", "impression", "reviewed_by", "reviewed_at", "updated_at"])
-        audit(AuditAction.UPDATE_REVIEW, user, via=via, report=report)
+        _save_review(report, user, findings, impression, via)
     return report
 
 
-def sign_report(report: Report, user, *, via: Via = Via.PORTAL) -> Report:
-    """Sign the report. From now on it is only amended, never edited."""
-    _require_radiologist(user, "sign a report")
+def _save_review(report: Report, user, findings: str, impression: str, via: Via) -> None:
+    """update_review on a report the caller has locked."""
+    if not report.is_editable:
+        raise InvalidState(f"report {report.pk} is {report.get_status_display().lower()}; it cannot be edited")
+    report.findings = (findings or "").strip()
+    report.impression = (impression or "").strip()
+    report.reviewed_by = user
+    report.reviewed_at = timezone.now()
+    report.save(update_fields=["findings", "impression", "reviewed_by", "reviewed_at", "updated_at"])
+    audit(AuditAction.UPDATE_REVIEW, user, via=via, report=report)
+
+
+def sign_report(report: Report, user, *, findings: str | None = None, impression: str | None = None,
+                via: Via = Via.PORTAL) -> Report:
+    """Save the text, then sign. From now on the report is only amended, never edited.
+
+    ``findings``/``impression`` are the text as the radiologist last saw it (None: the
+    stored one); text that differs from what is stored is saved first, as update_review
+    would, in the same transaction.
+    """
     with transaction.atomic():
         report = _locked(report)
+        text = (report.findings if findings is None else findings.strip(),
+                report.impression if impression is None else impression.strip())
+        if text != (report.findings, report.impression):
+            REVIEW.require(user, "edit a report")
+            _save_review(report, user, *text, via)
+        REVIEW.require(user, "sign a report")
         if not report.is_editable:
             raise InvalidState(f"report {report.pk} is {report.get_status_display().lower()}; only a report awaiting review can be signed")
         now = timezone.now()
-        report.status = ReportStatus.SIGNED
-        report.signed_by = user
-        report.signed_at = now
+        report.signed_by, report.signed_at = user, now
         if report.reviewed_by_id is None:
             report.reviewed_by, report.reviewed_at = user, now
-        report.save()
-        report.study.status = StudyStatus.SIGNED
-        report.study.save(update_fields=["status", "updated_at"])
+        state.move_report(report, ReportStatus.SIGNED, also=["signed_by", "signed_at", "reviewed_by", "reviewed_at"])
         audit(AuditAction.SIGN_REPORT, user, via=via, report=report, version=report.version)
     return report
 
 
 def amend_report(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL) -> Report:
     """Create a signed amendment: a new current version; the old one is kept unchanged."""
-    _require_radiologist(user, "amend a report")
+    REVIEW.require(user, "amend a report")
     with transaction.atomic():
         old = _locked(report)
         if not old.is_amendable:
@@ -138,21 +140,19 @@ def amend_report(report: Report, user, findings: str, impression: str, *, via: V
         new.version = old.version + 1
         new.is_current = True
         new.previous = old
-        new.status = ReportStatus.AMENDED
         new.findings = (findings or "").strip()
         new.impression = (impression or "").strip()
         new.reviewed_by, new.reviewed_at = user, now
         new.signed_by, new.signed_at = user, now
         new.created_at = now
-        new.save(force_insert=True)
+        state.move_report(new, ReportStatus.AMENDED)  # inserted: a new version
         audit(AuditAction.AMEND_REPORT, user, via=via, report=new, previous=old.pk, version=new.version)
     return new
 
 
 def regenerate_explanation(report: Report, user, *, via: Via = Via.PORTAL) -> Report:
     """Ask the llm worker for a new explanation; the old text stays until it arrives."""
-    if not roles.is_clinic_user(user):
-        raise PermissionDenied("only clinic users may ask for a new explanation")
+    EXPLAIN.require(user, "ask for a new explanation")
     with transaction.atomic():
         report = _locked(report)
         if report.is_signed or not report.is_current:

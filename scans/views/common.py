@@ -1,5 +1,5 @@
 """Small helpers every portal view shares: who may see a page, fetching rows or 404,
-calling a service verb."""
+calling a service verb, the client address for the audit log (the API uses it too)."""
 from __future__ import annotations
 
 from functools import wraps
@@ -47,4 +47,8 @@ def call_service(request, verb, *args, success: str = "", **kwargs):
 
 
 def client_ip(request) -> str | None:
+    """The address the audit log records for a portal or API request: REMOTE_ADDR, or None.
+
+    X-Forwarded-For is not read: a client can write any address into it.
+    """
     return request.META.get("REMOTE_ADDR") or None

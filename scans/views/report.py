@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from scans import roles, selectors, services
+from scans import permissions, selectors, services
 from scans.forms import ReviewForm
 from scans.models import Label, ScanStatus, Via
 from scans.views.common import client_ip, clinic_user_required, get_or_404
@@ -21,16 +21,14 @@ def report(request, pk: int):
 def report_context(user, report, form: ReviewForm | None = None, amend_form: ReviewForm | None = None) -> dict:
     """Everything the report page (and the print view) shows; scans come prefetched."""
     slices = list(report.study.scans.all())
-    radiologist = roles.is_radiologist(user)
     initial = {"findings": report.findings, "impression": report.impression}
     return {
         "report": report, "study": report.study, "patient": report.study.patient, "slices": slices,
         "warnings": guard_warnings(report, slices),
         "versions": selectors.report_versions(report).select_related("signed_by"),
-        "can_edit": radiologist and report.is_editable,
-        "can_amend": radiologist and report.is_amendable,
-        "can_regenerate": (roles.is_clinic_user(user) and report.is_current and not report.is_signed
-                           and bool(report.label)),
+        "can_edit": permissions.can_edit(user, report),
+        "can_amend": permissions.can_amend(user, report),
+        "can_regenerate": permissions.can_regenerate(user, report),
         "form": form or ReviewForm(initial=initial),
         "amend_form": amend_form or ReviewForm(initial=initial, prefix="amend"),
     }

@@ -46,13 +46,9 @@ def sign(request, pk: int):
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return _invalid(request, pk, form=form)
-    findings, impression = form.cleaned_data["findings"], form.cleaned_data["impression"]
-    if (findings.strip(), impression.strip()) != (report.findings, report.impression):
-        report = call_service(request, services.update_review, report, request.user, findings, impression,
-                              via=Via.PORTAL)
-    if report is not None:
-        call_service(request, services.sign_report, report, request.user, via=Via.PORTAL,
-                     success="Report signed. It can no longer be edited; amend it to correct it.")
+    call_service(request, services.sign_report, report, request.user, findings=form.cleaned_data["findings"],
+                 impression=form.cleaned_data["impression"], via=Via.PORTAL,
+                 success="Report signed. It can no longer be edited; amend it to correct it.")
     return redirect("scans:report", pk=pk)
 
 

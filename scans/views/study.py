@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from scans import roles, selectors, services
+from scans import permissions, selectors, services
 from scans.models import ReportStatus, StudyStatus, Via
 from scans.views.common import call_service, clinic_user_required, get_or_404
 
@@ -31,10 +31,10 @@ def progress_of(study, report) -> dict:
 @require_GET
 def study(request, pk: int):
     study = get_or_404(selectors.study_detail, pk, "study")
-    report = selectors.current_report(study)
+    report = study.report
     return render(request, "scans/study.html", {
         "study": study, "report": report, "progress": progress_of(study, report),
-        "scans": study.scans.all(), "can_rerun": roles.is_radiologist(request.user) or roles.is_admin(request.user),
+        "scans": study.scans.all(), "can_rerun": permissions.RERUN(request.user),
     })
 
 
@@ -42,7 +42,7 @@ def study(request, pk: int):
 @require_GET
 def study_progress(request, pk: int):
     study = get_or_404(_study_with_counts, pk, "study")
-    return JsonResponse(progress_of(study, selectors.current_report(study)))
+    return JsonResponse(progress_of(study, study.report))
 
 
 def _study_with_counts(pk: int):

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from scans.forms import UploadFieldsForm, UploadModelForm
 from scans.views.common import clinic_user_required
 
-UPLOAD_URL_NAME = "api:upload"  # POST /api/v1/uploads/, the contract in DESIGN.md
+UPLOAD_URL_NAME = "api:upload"  # POST /api/v1/uploads/, the contract in README.md "REST API (v1)"
 _ID = 987654321  # stands for a study id in the link pattern the script fills in
 
 

@@ -1,11 +1,8 @@
 """The worklist: current reports, AI-positive and low-confidence first, with filters."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from django.core.paginator import Paginator
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from scans import selectors
@@ -24,9 +21,7 @@ def worklist(request):
     if status == WorklistFilterForm.ALL:
         status = [value for value, _ in WorklistFilterForm.STATUS_VALUES]
     rows = selectors.worklist(status=status, label=f.get("label") or None, since=f.get("date_from"),
-                              q=(f.get("patient") or "").strip() or None)
-    if f.get("date_to"):
-        rows = _until(rows, f["date_to"])
+                              until=f.get("date_to"), q=(f.get("patient") or "").strip() or None)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -34,10 +29,3 @@ def worklist(request):
         "form": form, "page": page, "reports": page.object_list, "query": query.urlencode(),
         "filtered": any(f.get(k) for k in ("status", "label", "patient", "date_from", "date_to")),
     })
-
-
-# BACKEND-WANTED: selectors.worklist(until=...) would replace this (see the portal report).
-def _until(reports, day):
-    """Reports created on or before ``day`` (local time)."""
-    end = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
-    return reports.filter(created_at__lt=end)

@@ -183,9 +183,6 @@ def pipeline(transactional_db, celery_worker):
 
 @pytest.fixture
 def page_user(django_user_model):
-    from django.contrib.auth.models import Group
+    from tests.builders import make_user
 
-    user = django_user_model.objects.create_user(username="rad", password="pw-rad")
-    for name in ("staff", "radiologist"):
-        user.groups.add(Group.objects.get_or_create(name=name)[0])
-    return user
+    return make_user(django_user_model, "rad", "staff", "radiologist")

@@ -1,10 +1,10 @@
 """A real browser against a live server, a real Celery worker and a real Redis.
 
 Debian's Chromium (/usr/bin/chromium), driven with Playwright's Python package; Playwright's
-own browser download is never used. A radiologist signs in, uploads a real MRI slice
-from the shared dataset, watches the study's progress, opens the report when the worker
-has analysed and explained it, signs it, and a screenshot of the signed report is saved
-to docs/screenshots/report.png (and a copy in the test's tmp dir).
+own browser download is never used. A radiologist signs in, uploads an MRI slice (the
+shared dataset's, else a phantom: tests/builders.py), watches the study's progress, opens
+the report when the worker has analysed and explained it, signs it, and a screenshot of
+the signed report is saved to docs/screenshots/report.png (and a copy in the test's tmp dir).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from scans.models import AuditAction, AuditEvent, Report, ReportStatus
+from tests import builders as b
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-GLIOMA = ROOT.parent / "shared" / "datasets" / "brain-tumor-mri" / "Training" / "glioma"
 SCREENSHOT = ROOT / "docs" / "screenshots" / "report.png"
 ANALYSIS_TIMEOUT_MS = 300_000  # model load + one slice + the explanation, on 2 busy cores
 
@@ -66,24 +66,17 @@ def _sign_in(page, base_url: str, username: str, password: str) -> None:
     page.wait_for_url(base_url + "/")
 
 
-def _mri_slice() -> Path:
-    jpegs = sorted(GLIOMA.glob("*.jpg")) if GLIOMA.is_dir() else []
-    if not jpegs:
-        pytest.skip(f"the shared dataset is not at {GLIOMA}")
-    return jpegs[0]
-
-
 def test_a_radiologist_uploads_a_scan_and_signs_its_report(pipeline, live_server, page_user, browser_page, tmp_path):
     from playwright.sync_api import expect
 
     page, base = browser_page, live_server.url
-    mri = _mri_slice()
+    mri = b.brain_jpegs(1)[0]
     _sign_in(page, base, "rad", "pw-rad")
 
-    # Upload: one real MRI slice and one file that is not an image, chosen together.
+    # Upload: one MRI slice and one file that is not an image, chosen together.
     page.goto(base + "/upload/")
     page.set_input_files("#pick-files", [
-        {"name": mri.name, "mimeType": "image/jpeg", "buffer": mri.read_bytes()},  # read in place
+        {"name": "glioma-0.jpg", "mimeType": "image/jpeg", "buffer": mri},
         {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"},
     ])
     expect(page.locator("#file-summary")).to_contain_text("2 files selected")
@@ -130,7 +123,7 @@ def test_a_radiologist_uploads_a_scan_and_signs_its_report(pipeline, live_server
     shutil.copyfile(tmp_path / "report.png", SCREENSHOT)
     assert page.errors == [], f"errors in the page: {page.errors}"
 
-    report = Report.objects.get(study__patient__patient_id="E2E-0001", is_current=True)
+    report = Report.objects.current().get(study__patient__patient_id="E2E-0001")
     assert report.status == ReportStatus.SIGNED and report.signed_by == page_user
     assert report.findings.startswith("Browser test")
     assert AuditEvent.objects.filter(action=AuditAction.VIEW_REPORT, report=report, actor=page_user).exists()
@@ -145,7 +138,7 @@ def test_the_drop_zone_takes_dropped_files_and_picked_folders(transactional_db, 
     page, base = browser_page, live_server.url
     _sign_in(page, base, "rad", "pw-rad")
     page.goto(base + "/upload/")
-    jpeg = base64.b64encode(_mri_slice().read_bytes()).decode()
+    jpeg = base64.b64encode(b.brain_jpegs(1)[0]).decode()
     page.evaluate("""jpeg => {
         const bytes = Uint8Array.from(atob(jpeg), c => c.charCodeAt(0));
         const dt = new DataTransfer();

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import pytest
 
-from ml.llm import find_problem
+from llm import find_problem
 from scans.models import Report, ReportStatus
 from tests import builders as b
-from tests.conftest import token_client
+from tests.builders import token_client
 from tests.e2e.conftest import E2E_LLM_TIMEOUT_S
 
 pytestmark = [pytest.mark.e2e]
 
 
 def _awaiting(study_id):
-    return lambda: Report.objects.filter(study_id=study_id, is_current=True,
-                                         status=ReportStatus.AWAITING_REVIEW).first()
+    return lambda: Report.objects.current().filter(study_id=study_id,
+                                                   status=ReportStatus.AWAITING_REVIEW).first()
 
 
 def _upload(user, name, data, patient):

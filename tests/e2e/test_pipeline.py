@@ -10,7 +10,7 @@ from django.test import Client
 from scans.models import Analysis, Report, ReportStatus, Scan, ScanStatus, Study, StudyStatus
 from scans.services.queue import ANALYZE_STUDY, EXPLAIN_REPORT, send_now
 from tests import builders as b
-from tests.conftest import token_client
+from tests.builders import token_client
 
 pytestmark = [pytest.mark.e2e]
 
@@ -20,7 +20,7 @@ DICOM_NAME = "Xylo^Yvette"
 
 def _done(study_ids):
     def check():
-        reports = list(Report.objects.filter(study_id__in=study_ids, is_current=True))
+        reports = list(Report.objects.current().filter(study_id__in=study_ids))
         return len(reports) == len(study_ids) and all(r.status == ReportStatus.AWAITING_REVIEW for r in reports)
     return check
 
@@ -42,7 +42,7 @@ def test_an_upload_becomes_a_report_awaiting_review(pipeline, fake_gemini, staff
     assert Scan.objects.filter(study_id__in=study_ids, status=ScanStatus.ANALYZED).count() == 5
     assert Analysis.objects.filter(scan__study_id__in=study_ids).count() == 5
     assert set(Study.objects.filter(pk__in=study_ids).values_list("status", flat=True)) == {StudyStatus.AWAITING_REVIEW}
-    report = Report.objects.get(study_id=study_ids[0], is_current=True)
+    report = Report.objects.current().get(study_id=study_ids[0])
     detail = token_client(radiologist).get(f"/api/v1/reports/{report.pk}/").json()
     assert detail["finding"]["label"] in {"glioma", "meningioma", "notumor", "pituitary", "not_brain_mri"}
     assert detail["explanation"]["text"] and detail["explanation"]["provider"] in {"gemini", "template"}
@@ -99,7 +99,7 @@ def test_a_rerun_from_the_api_side_analyses_again_and_signing_works(pipeline, st
     services.rerun_analysis(study, clinic_admin)
     wait_for(_done([study.pk]), timeout=240, what="the re-run report")
 
-    report = Report.objects.get(study=study, is_current=True)
+    report = Report.objects.current().get(study=study)
     signed = token_client(radiologist).post(f"/api/v1/reports/{report.pk}/sign/",
                                             json.dumps({"impression": "No acute finding."}),
                                             content_type="application/json")

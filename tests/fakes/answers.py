@@ -1,6 +1,6 @@
 """What the fake LLMs write: read the label from the prompt, answer in kind.
 
-Independent of ml.llm's own wording on purpose, so a test of the validator or of the
+Independent of the llm package's own wording on purpose, so a test of the validator or of the
 template cannot pass just because both sides share one sentence.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ def read_label(prompt_text: str) -> str | None:
 
 def _pct(p: float) -> str:
     # As a careful clinician would write it: never "100%" for a probability below 1.
-    from ml.llm.template import _pct as template_pct
+    from llm.template import _pct as template_pct
 
     return template_pct(p)
 

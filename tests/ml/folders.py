@@ -1,8 +1,8 @@
-"""A tiny one-folder-per-class dataset on disk, for tests of ml.train and ml.gan."""
+"""A tiny one-folder-per-class dataset on disk, for tests of ml.training.train and research.gan."""
 import numpy as np
 from PIL import Image
 
-from ml.models import CLASSES
+from ml.labels import CLASSES
 
 
 def write_class_folder(root, n_per_class, seed):

@@ -9,7 +9,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from ml.imageio import Frame
+from ml.io.frame import Frame
 from tests.ml.test_explain_cam import patch_in_original, patch_model
 
 CNN_SIZE = 64
@@ -20,8 +20,8 @@ def cnn_analyzer():
     """A randomly initialised production architecture at 64 px (no training needed)."""
     import keras
 
-    from ml.analyzer import Analyzer
-    from ml.models import build_cnn
+    from ml.analysis.analyzer import Analyzer
+    from ml.model.builders import build_cnn
 
     keras.utils.set_random_seed(3)
     model = build_cnn(CNN_SIZE, widths=(8, 16, 16, 32, 32))
@@ -43,9 +43,9 @@ def _slices(n: int, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_probabilities_agree_with_the_reference_forward_pass():
-    from ml.calibration import softmax
-    from ml.predict import logits_and_features_model, predict_logits_features
-    from ml.preprocess import prepare
+    from ml.model.calibration import softmax
+    from ml.model.predict import logits_and_features_model, predict_logits_features
+    from ml.model.preprocess import prepare
 
     analyzer, model = cnn_analyzer()
     images = _slices(5)
@@ -64,7 +64,7 @@ def test_fused_maps_agree_with_the_unfused_reference_methods():
     from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
     from ml.explain.guided_backprop import GuidedBackprop
     from ml.explain.saliency import saliency_map
-    from ml.preprocess import prepare
+    from ml.model.preprocess import prepare
 
     analyzer, model = cnn_analyzer()
     images = _slices(3, seed=1)
@@ -94,7 +94,8 @@ def test_every_result_has_maps_on_the_original_a_region_faithfulness_and_timings
         assert r.region["frame"] == "image" and set(r.regions) == {"gradcam", "gradcam_pp", "saliency"}
         assert {"map_auc", "random_auc", "gain", "beats_random"} <= set(r.faithfulness)
         assert {"preprocess", "model", "maps", "saliency", "region", "faithfulness", "total"} <= set(r.timings)
-        json.dumps(r.to_dict())                       # the service stores it as JSON
+        json.dumps({k: getattr(r, k) for k in ("label", "predicted_label", "probabilities", "confidence",
+                    "in_distribution", "guard", "region", "regions", "faithfulness", "timings")})  # stored as JSON
 
 
 def test_optional_outputs_can_be_switched_off():
@@ -127,8 +128,8 @@ def test_batches_of_any_size_give_the_same_answer_as_one_by_one():
 
 
 def test_the_guard_turns_a_rejected_image_into_not_brain_mri():
-    from ml.analyzer import Analyzer
-    from ml.guard import InputGuard
+    from ml.analysis.analyzer import Analyzer
+    from ml.guard.input_guard import InputGuard
 
     analyzer, model = cnn_analyzer()
     meta = dict(analyzer.metadata)
@@ -143,7 +144,7 @@ def test_the_guard_turns_a_rejected_image_into_not_brain_mri():
 
 
 def test_the_decision_patch_model_through_the_analyzer_peaks_inside_the_patch():
-    from ml.analyzer import Analyzer
+    from ml.analysis.analyzer import Analyzer
 
     model, meta, positives = patch_model()
     analyzer = Analyzer(model, meta, version="test")
@@ -166,7 +167,7 @@ def test_bad_input_is_refused_with_a_reason():
 
 
 def test_load_reads_the_registry_once_per_process_and_reports_name_and_version(tmp_path, monkeypatch):
-    from ml.analyzer import Analyzer
+    from ml.analysis.analyzer import Analyzer
 
     _, model = cnn_analyzer()
     folder = tmp_path / "tiny"
@@ -188,8 +189,8 @@ def test_import_ml_does_not_import_tensorflow():
 def test_load_notices_new_weights_on_disk(tmp_path, monkeypatch):
     import os
 
-    from ml.analyzer import Analyzer
-    from ml.models import build_cnn
+    from ml.analysis.analyzer import Analyzer
+    from ml.model.builders import build_cnn
 
     model = build_cnn(CNN_SIZE, widths=(8, 8, 8, 8, 8))
     folder = tmp_path / "swap"
@@ -217,7 +218,7 @@ def test_log_prob_score_is_the_contrastive_gradient():
     """d log p_c = sum_j p_j (d z_c - d z_j): the map explains c against the others."""
     import tensorflow as tf
 
-    from ml.calibration import softmax
+    from ml.model.calibration import softmax
     from ml.explain.base_cam import explained_score
 
     rng = np.random.default_rng(0)
@@ -236,11 +237,11 @@ def test_log_prob_score_is_the_contrastive_gradient():
 
 
 def test_fused_log_prob_maps_agree_with_the_unfused_reference():
-    from ml.analyzer import Analyzer
+    from ml.analysis.analyzer import Analyzer
     from ml.explain.base_cam import to_original
     from ml.explain.grad_cam import GradCAM
     from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
-    from ml.preprocess import prepare
+    from ml.model.preprocess import prepare
 
     base, model = cnn_analyzer()
     meta = {**base.metadata, "cam_score": "log_prob"}
@@ -262,7 +263,7 @@ def test_fused_log_prob_maps_agree_with_the_unfused_reference():
 def test_the_batch_cap_counts_the_pixels_the_graph_sees_mirrors_included(size, tta, want, monkeypatch):
     from types import SimpleNamespace
 
-    from ml.analyzer import Analyzer
+    from ml.analysis.analyzer import Analyzer
 
     monkeypatch.delenv("BRAINAI_MAX_BATCH_PIXELS", raising=False)
     fake = SimpleNamespace(size=size, tta=tta)
@@ -273,8 +274,8 @@ def test_the_batch_cap_counts_the_pixels_the_graph_sees_mirrors_included(size, t
 
 
 def test_the_faithfulness_metric_scores_the_prediction_the_product_makes():
-    from ml.analyzer import Analyzer
-    from ml.preprocess import prepare
+    from ml.analysis.analyzer import Analyzer
+    from ml.model.preprocess import prepare
     from tests.ml.test_explain_cam import SIZE
 
     model, meta, positives = patch_model()               # a trained flip model

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from ml import calibration, metrics
+from ml.model import calibration
+from ml.evaluation import metrics
 
 
 def _overconfident(n=2000, seed=0):

@@ -1,9 +1,9 @@
-"""ml.deletion_augment: the training-time removal is the faithfulness metric's removal."""
+"""ml.training.augment.deletion: the training-time removal is the faithfulness metric's removal."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ml.deletion_augment import head_mask, impute, random_deletion, removal_mask
+from ml.training.augment.deletion import head_mask, impute, random_deletion, removal_mask
 from ml.explain import faithfulness as F
 from tests.builders import phantom
 
@@ -60,7 +60,7 @@ def test_bad_settings_are_refused(rate, most):
 
 
 def test_the_training_pipeline_applies_it_after_the_classic_augmentation():
-    from ml.train import make_datasets
+    from ml.training.train import make_datasets
 
     x = (_batch(8, 64) * 255).astype(np.uint8)
     y = np.arange(8) % 4
@@ -86,7 +86,7 @@ def test_at_a_side_4_does_not_divide_the_fill_stays_close_to_the_metrics():
 def test_the_layer_removes_only_in_training_and_survives_a_save(tmp_path):
     import keras
 
-    from ml.augment_layer import RandomDeletion
+    from ml.training.augment.keras_layer import RandomDeletion
 
     x = _batch(8)[..., None]
     layer = RandomDeletion(rate=1.0, seed=4)
@@ -109,8 +109,8 @@ try:
     import jax, keras
 except ImportError:
     sys.exit(77)
-from ml.augment_layer import RandomDeletion
-from ml.deletion_augment import impute
+from ml.training.augment.keras_layer import RandomDeletion
+from ml.training.augment.deletion import impute
 from ml.explain import faithfulness as F
 from tests.builders import phantom
 x = np.stack([phantom(96, seed=i) / 255.0 for i in range(4)]).astype(np.float32)
@@ -119,9 +119,9 @@ removed = np.stack([F.confine_to_head(F.resize_map(rng.random((10, 10)), 96), xi
 ours = np.asarray(impute(x[..., None], removed[..., None]))[..., 0]
 theirs = np.stack([F.impute(xi, ri) for xi, ri in zip(x, removed)])
 y = np.asarray(RandomDeletion(rate=1.0, seed=3)(x[..., None], training=True))
-# ml.sweep's wrapper: a jitted fit with the removal layer in front of the model.
-from ml.augment_layer import Augment
-from ml.models import build_cnn
+# research.sweep's wrapper: a jitted fit with the removal layer in front of the model.
+from ml.training.augment.keras_layer import Augment
+from ml.model.builders import build_cnn
 wrapper = keras.Sequential([keras.Input((96, 96, 1)), Augment(seed=1, dtype="float32"),
                             RandomDeletion(0.5, seed=2, dtype="float32"), build_cnn(96)])
 wrapper.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))

@@ -28,9 +28,10 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from ml import dicom, imageio
 from ml.errors import ImageReadError
-from ml.imageio import read_frames, read_image
+from ml.io import dicom
+from ml.io import frame as io_frame
+from ml.io.read import looks_like_dicom, read_frames, read_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
 META_KEYS = {
@@ -157,7 +158,7 @@ def test_every_encoding_of_the_mr_gives_the_same_image(name):
 def test_a_dicom_without_its_preamble_is_still_read():
     data = raw("MR_small.dcm")
     stripped = data[132:]  # no preamble, no "DICM": the file meta group comes first
-    assert not imageio.looks_like_dicom(stripped)
+    assert not looks_like_dicom(stripped)
     assert dicom.might_be_dicom(stripped)
     np.testing.assert_array_equal(read_image(stripped), read_image(data))
 
@@ -461,7 +462,7 @@ def test_a_huge_frame_is_refused_before_decoding():
 
 def test_too_many_frames_are_refused_before_decoding():
     ds = make_dicom(np.zeros((8, 8), np.uint16))
-    ds.NumberOfFrames = imageio.MAX_FRAMES + 1
+    ds.NumberOfFrames = io_frame.MAX_FRAMES + 1
     with pytest.raises(ImageReadError, match="2,001 frames, above the 2,000-frame limit"):
         read_frames(to_bytes(ds))
 
@@ -483,7 +484,7 @@ def test_a_deflated_file_that_inflates_too_far_is_refused_before_parsing(monkeyp
 
 
 def test_the_dicom_pixel_limit_follows_imageio(monkeypatch):
-    monkeypatch.setattr(imageio, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(io_frame, "MAX_PIXELS", 1000)
     with pytest.raises(ImageReadError, match="64x64 pixels, above the 1,000-pixel limit"):
         read_frames(bundled("MR_small.dcm"))
 

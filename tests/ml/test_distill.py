@@ -1,11 +1,11 @@
-"""ml.distill (knowledge distillation) and ml.train --teacher / --tta."""
+"""ml.training.distill (knowledge distillation) and ml.train --teacher / --tta."""
 import json
 
 import numpy as np
 import pytest
 
-from ml import distill
-from ml.train import main as train_main
+from ml.training import distill
+from ml.training.train import main as train_main
 from tests.ml.folders import write_class_folder
 
 

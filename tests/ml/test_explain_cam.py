@@ -64,7 +64,7 @@ def patch_model():
     """(model, metadata, positive test originals): trained once per test session (~4 s)."""
     import keras
 
-    from ml.preprocess import prepare
+    from ml.model.preprocess import prepare
 
     rng = np.random.default_rng(0)
     labels = np.arange(512) % 2
@@ -108,7 +108,7 @@ def test_maps_have_the_original_shape_are_in_unit_range_and_finite():
 
 def test_coarse_maps_are_min_max_normalised_and_report_the_class_explained():
     from ml.explain.grad_cam_plusplus import GradCAMPlusPlus
-    from ml.preprocess import prepare
+    from ml.model.preprocess import prepare
 
     model, meta, positives = patch_model()
     x = np.stack([prepare(img, SIZE).x for img in positives[:3]])
@@ -119,7 +119,7 @@ def test_coarse_maps_are_min_max_normalised_and_report_the_class_explained():
 
 def test_with_flip_tta_the_map_of_a_mirrored_image_is_the_mirrored_map():
     from ml.explain.grad_cam import GradCAM
-    from ml.preprocess import prepare
+    from ml.model.preprocess import prepare
 
     model, meta, positives = patch_model()
     x = prepare(positives[0], SIZE).x
@@ -141,7 +141,7 @@ def test_hirescam_is_grad_cam_when_the_head_averages_the_target_layer():
     # each position by its own gradient (HiResCAM) or by the mean (Grad-CAM) is one map.
     from ml.explain.grad_cam import GradCAM
     from ml.explain.hires_cam import HiResCAM
-    from ml.preprocess import prepare
+    from ml.model.preprocess import prepare
 
     model, meta, positives = patch_model()
     x = np.stack([prepare(img, SIZE).x for img in positives[:4]])

@@ -71,7 +71,7 @@ def test_the_guided_twin_shares_the_weights_and_computes_the_same_forward_pass()
     import keras
 
     from ml.explain.guided_backprop import guided_clone
-    from ml.models import build_cnn
+    from ml.model.builders import build_cnn
 
     keras.utils.set_random_seed(1)
     model = build_cnn(64, widths=(8, 8, 16, 16, 32))

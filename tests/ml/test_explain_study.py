@@ -1,4 +1,4 @@
-"""``ml.explain.evaluation.run_explain_evaluation``: the study behind ``ml.evaluate --explain``."""
+"""``ml.evaluation.faithfulness_study.run_explain_evaluation``: the study behind ``ml.evaluate --explain``."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from tests.ml.test_explain_cam import _slice, patch_model
 
 
 def test_the_study_scores_every_method_and_keeps_the_mean_curves_per_predicted_class(tmp_path):
-    from ml.explain.evaluation import METHODS, run_explain_evaluation
+    from ml.evaluation.faithfulness_study import METHODS, run_explain_evaluation
 
     model, meta, positives = patch_model()
     folder = tmp_path / "patch"

@@ -34,9 +34,9 @@ try:
     import jax, keras
 except ImportError:
     sys.exit({NO_JAX})
-import ml.analyzer, ml.explain.fused_jax
+import ml.analysis.analyzer, ml.explain.fused_jax
 tf_imported = "tensorflow" in sys.modules
-from ml.analyzer import Analyzer, fused_graph_class
+from ml.analysis.analyzer import Analyzer, fused_graph_class
 from ml.explain.fused_jax import FusedGraphJax
 
 folder = sys.argv[1]
@@ -64,7 +64,7 @@ def both_backends(folder: str) -> tuple[dict, dict, dict]:
     import keras
 
     from ml.explain.fused import FusedGraph
-    from ml.models import build_cnn
+    from ml.model.builders import build_cnn
 
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed: the Keras JAX backend cannot be tested here")
@@ -93,7 +93,7 @@ def both_backends(folder: str) -> tuple[dict, dict, dict]:
 
 
 def _probabilities(model, x: np.ndarray) -> np.ndarray:
-    from ml.analyzer import Analyzer
+    from ml.analysis.analyzer import Analyzer
 
     analyzer = Analyzer(model, META, warmup=False)
     results = analyzer.analyze(list(x[..., 0]), saliency=True, faithfulness=True)

@@ -1,11 +1,11 @@
-"""ml.guard_source: a model may borrow another shipped model's input guard."""
+"""ml.guard.source: a model may borrow another shipped model's input guard."""
 import json
 
 import numpy as np
 import pytest
 
-from ml import registry
-from ml.guard_source import for_metadata
+from ml.model import registry
+from ml.guard.source import for_metadata
 
 
 def test_a_model_with_its_own_guard_reads_its_own_features():
@@ -39,7 +39,7 @@ def test_xception_borrows_cnns_guard():
 
 
 def test_a_lender_without_a_guard_is_refused(tmp_path, monkeypatch):
-    from ml.models import build_cnn
+    from ml.model.builders import build_cnn
 
     folder = tmp_path / "noguard"
     folder.mkdir()

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml import imageio
 from ml.errors import ImageReadError
-from ml.imageio import Frame, read_frames, read_image
+from ml.io import frame as io_frame
+from ml.io.frame import Frame
+from ml.io.read import read_frames, read_image
 
 def _png(img: Image.Image, **kw) -> bytes:
     buf = io.BytesIO()
@@ -193,7 +194,7 @@ def test_a_png_just_over_our_limit_but_under_pillows_is_refused_with_its_size():
 
 
 def test_the_pixel_limit_is_read_when_called(monkeypatch):
-    monkeypatch.setattr(imageio, "MAX_PIXELS", 100)
+    monkeypatch.setattr(io_frame, "MAX_PIXELS", 100)
     with pytest.raises(ImageReadError, match="above the 100-pixel limit"):
         read_frames(_png(Image.fromarray(_ramp(), "L")))
 
@@ -204,7 +205,7 @@ def test_a_tiny_image_is_too_small_to_analyse():
 
 
 def test_to_unit_range_scales_and_survives_constants_and_nans():
-    np.testing.assert_allclose(imageio.to_unit_range(np.array([-2.0, 0.0, 2.0])), [0.0, 0.5, 1.0])
-    assert not imageio.to_unit_range(np.full((3, 3), 7.0)).any()
-    out = imageio.to_unit_range(np.array([np.nan, 1.0, 3.0]))
+    np.testing.assert_allclose(io_frame.to_unit_range(np.array([-2.0, 0.0, 2.0])), [0.0, 0.5, 1.0])
+    assert not io_frame.to_unit_range(np.full((3, 3), 7.0)).any()
+    out = io_frame.to_unit_range(np.array([np.nan, 1.0, 3.0]))
     assert out.dtype == np.float32 and np.isfinite(out).all()

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ml.preprocess import head_box, prepare, unprepare_map
+from ml.model.preprocess import head_box, prepare, unprepare_map
 
 
 def _phantom(h=224, w=200, cy=110, cx=90, r=60):

@@ -1,11 +1,11 @@
-"""ml.recalibrate: change a shipped model's TTA and guard without retraining."""
+"""ml.training.recalibrate: change a shipped model's TTA and guard without retraining."""
 import copy
 
 import pytest
 
-from ml import registry
-from ml.recalibrate import borrow_guard
-from ml.recalibrate import main as recalibrate_main
+from ml.model import registry
+from ml.training.recalibrate import borrow_guard
+from ml.training.recalibrate import main as recalibrate_main
 
 
 def _borrower(lender_meta: dict) -> dict:

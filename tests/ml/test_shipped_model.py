@@ -6,15 +6,15 @@ split (files the model never trained on; identical files never straddle the spli
 import numpy as np
 import pytest
 
-from ml import data as mldata
-from ml import evaluate, registry
-from ml.guard_source import for_metadata
-from ml.ood import build_ood_set, matplotlib_brain_mri
-from ml.predict import logits_and_features_model, predict_logits_features
-from ml.preprocess import prepare
+from ml.data import dataset as mldata
+from ml.evaluation import evaluate
+from ml.model import registry
+from ml.guard.source import for_metadata
+from ml.guard.ood_set import build_ood_set, matplotlib_brain_mri
+from ml.model.predict import logits_and_features_model, predict_logits_features
+from ml.model.preprocess import prepare
 
-DATA = mldata.default_data_dir()
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"dataset not found at {DATA}")
+DATA = mldata.default_data_dir()  # without it the tests that measure on it fail: they never skip
 
 
 @pytest.fixture(scope="module", params=registry.available_models())
@@ -37,7 +37,7 @@ def scored(info):
 def guarded(info):
     """(guard, the model computing its features, that model's input side)."""
     source = for_metadata(info.metadata, info.name)
-    if source.borrowed:                 # xception borrows cnn's guard (ml.guard_source)
+    if source.borrowed:                 # xception borrows cnn's guard (ml.guard.source)
         return source.guard, source.dual, source.size
     dual = logits_and_features_model(registry.load_keras(info), info.metadata["feature_layer"])
     return source.guard, dual, info.metadata["input_size"]

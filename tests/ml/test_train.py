@@ -1,12 +1,13 @@
-"""ml.train end to end on a tiny folder: it trains, calibrates, fits the guard and saves."""
+"""ml.training.train end to end on a tiny folder: it trains, calibrates, fits the guard and saves."""
 import json
 
 import numpy as np
 import pytest
 
-from ml import data as mldata
-from ml.models import CLASSES, build_cnn
-from ml.train import main as train_main
+from ml.data import dataset as mldata
+from ml.labels import CLASSES
+from ml.model.builders import build_cnn
+from ml.training.train import main as train_main
 from tests.ml.folders import write_class_folder
 
 
@@ -53,7 +54,7 @@ def test_train_writes_model_metadata_and_curves_and_reads_a_synthetic_folder(tmp
 
 
 def test_xception_has_the_seed_head_and_a_grey_input():
-    from ml.models import build_xception
+    from ml.model.builders import build_xception
 
     model = build_xception(96)
     names = [layer.name for layer in model.layers]

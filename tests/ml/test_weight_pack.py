@@ -1,8 +1,8 @@
-"""ml.weight_pack: per-channel integer kernels, read back into the same architecture."""
+"""ml.model.weight_pack: per-channel integer kernels, read back into the same architecture."""
 import numpy as np
 import pytest
 
-from ml import weight_pack as wp
+from ml.model import weight_pack as wp
 
 
 def test_quantise_is_per_channel_and_within_half_a_step():
@@ -23,7 +23,7 @@ def test_a_depthwise_kernel_is_scaled_per_input_channel():
 
 
 def test_a_packed_model_loads_into_a_fresh_build_of_the_architecture(tmp_path):
-    from ml.models import build_cnn
+    from ml.model.builders import build_cnn
 
     model = build_cnn(64)
     rng = np.random.default_rng(1)
@@ -42,7 +42,7 @@ def test_a_packed_model_loads_into_a_fresh_build_of_the_architecture(tmp_path):
 
 
 def test_a_file_for_another_architecture_is_refused(tmp_path):
-    from ml.models import build_cnn
+    from ml.model.builders import build_cnn
 
     wp.pack([(v.path, v.numpy()) for v in build_cnn(64).weights], tmp_path / "w.npz")
     with pytest.raises(ValueError, match="does not match|variables"):
@@ -62,8 +62,8 @@ def test_stable_path_drops_only_the_name_counter():
 def test_the_command_packs_a_saved_model_keras_and_the_trainer_can_start_from_the_folder(tmp_path):
     import json
 
-    from ml.models import build_cnn
-    from ml.train import _initial_model
+    from ml.model.builders import build_cnn
+    from ml.training.train import _initial_model
 
     model = build_cnn(64)
     rng = np.random.default_rng(2)

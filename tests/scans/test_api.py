@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from scans.models import AuditEvent
 from tests import builders as b
-from tests.conftest import token_client
+from tests.builders import token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -36,7 +36,7 @@ def test_each_kind_of_waiting_work_is_sent_again(staff_user, sent):
 
 
 def test_a_report_explained_but_not_finalised_is_finalised(staff_user, sent):
-    from ml.llm import Explanation
+    from llm import Explanation
 
     report = b.analyse_study(b.upload_study(staff_user, 1, seed=40))
     services.record_explanation(report.pk, Explanation("text", "template", "t", "v", 1))

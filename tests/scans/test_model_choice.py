@@ -4,11 +4,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from ml import registry
+from ml.model import registry
 from scans import services
 from scans.models import Study, Upload
 from tests import builders as b
-from tests.scans.test_portal_support import staff_client  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
 

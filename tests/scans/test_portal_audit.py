@@ -2,7 +2,6 @@
 from django.urls import reverse
 
 from scans.models import AuditAction, AuditEvent, Via
-from tests.scans.test_portal_support import report, staff_client  # noqa: F401 - fixtures
 
 
 def views_of(report):

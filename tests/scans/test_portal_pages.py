@@ -2,8 +2,6 @@
 import pytest
 from django.urls import reverse
 
-from tests.scans.test_portal_support import report, staff_client  # noqa: F401 - fixtures
-
 NOT_FOR_DIAGNOSTIC_USE = "not for diagnostic use"
 
 

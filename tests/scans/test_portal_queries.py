@@ -3,7 +3,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from tests.scans.test_portal_support import seed_report, staff_client  # noqa: F401 - fixtures
+from tests import builders as b
 
 
 def _queries(client, url) -> int:
@@ -13,8 +13,8 @@ def _queries(client, url) -> int:
 
 
 def test_the_report_page_does_not_query_per_slice(staff_client, staff_user):
-    one = seed_report(staff_user, n=1, patient_id="Q-1")
-    four = seed_report(staff_user, n=4, cls="meningioma", patient_id="Q-4")
+    one = b.ready_report(staff_user, 1, mri_class="glioma", patient_id="Q-1")
+    four = b.ready_report(staff_user, 4, mri_class="meningioma", patient_id="Q-4")
     for name in ("scans:report", "scans:report-print"):
         small = _queries(staff_client, reverse(name, args=[one.pk]))
         large = _queries(staff_client, reverse(name, args=[four.pk]))
@@ -23,8 +23,8 @@ def test_the_report_page_does_not_query_per_slice(staff_client, staff_user):
 
 
 def test_the_worklist_does_not_query_per_row(staff_client, staff_user):
-    seed_report(staff_user, n=1, patient_id="W-1")
+    b.ready_report(staff_user, 1, mri_class="glioma", patient_id="W-1")
     few = _queries(staff_client, reverse("scans:worklist"))
-    seed_report(staff_user, n=1, cls="notumor", patient_id="W-2")
-    seed_report(staff_user, n=1, cls="pituitary", patient_id="W-3")
+    b.ready_report(staff_user, 1, mri_class="notumor", patient_id="W-2")
+    b.ready_report(staff_user, 1, mri_class="pituitary", patient_id="W-3")
     assert _queries(staff_client, reverse("scans:worklist")) == few

@@ -3,9 +3,6 @@ from django.test import Client
 from django.urls import reverse
 
 from scans.models import AuditAction, AuditEvent, Report, ReportStatus
-from tests.scans.test_portal_support import (  # noqa: F401 - fixtures
-    radiologist_client, report, signed_report, staff_client,
-)
 
 TEXT = {"findings": "Enhancing mass in the left frontal lobe.", "impression": "Likely high-grade glioma."}
 
@@ -76,7 +73,7 @@ def test_an_amendment_creates_a_new_version(radiologist_client, radiologist, sig
     response = radiologist_client.post(reverse("scans:report-amend", args=[signed_report.pk]),
                                        {"amend-findings": "Mass, left frontal; no midline shift.",
                                         "amend-impression": "Glioma favoured."})
-    new = Report.objects.get(study=signed_report.study, is_current=True)
+    new = Report.objects.current().get(study=signed_report.study)
     assert response.status_code == 302 and response.url == reverse("scans:report", args=[new.pk])
     assert new.version == 2 and new.previous_id == signed_report.pk and new.status == ReportStatus.AMENDED
     assert new.findings == "Mass, left frontal; no midline shift." and new.signed_by == radiologist

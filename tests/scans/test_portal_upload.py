@@ -7,7 +7,6 @@ from django.urls import reverse
 
 from scans.models import Study
 from tests import builders as b
-from tests.scans.test_portal_support import mri_jpegs, staff_client  # noqa: F401 - fixtures
 
 
 def test_the_upload_page_offers_files_folders_and_the_patient_fields(staff_client):
@@ -37,7 +36,8 @@ def _signed_in_browser(user) -> tuple[Client, str]:
 
 def test_the_api_accepts_what_the_page_sends(staff_user):
     browser, token = _signed_in_browser(staff_user)
-    files = [b.upload(p.name, p.read_bytes()) for p in mri_jpegs("glioma", 2)] + [b.upload("notes.txt", b"hello")]
+    files = [b.upload(f"slice{i}.jpg", data) for i, data in enumerate(b.brain_jpegs(2))]
+    files.append(b.upload("notes.txt", b"hello"))
     response = browser.post("/api/v1/uploads/", {"files": files, "patient_id": "BRN-9", "patient_name": "Test Person",
                                                  "study_description": "MRI brain"},
                             HTTP_X_CSRFTOKEN=token, HTTP_ACCEPT="application/json")

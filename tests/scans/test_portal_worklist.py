@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from scans import services
 from scans.models import Report
-from tests.scans.test_portal_support import seed_report, slice_record, staff_client  # noqa: F401 - fixtures
+from tests import builders as b
 
 
 def _rows(client, **params):
@@ -18,14 +18,14 @@ def _rows(client, **params):
 def _seed(user):
     """Oldest first: a confident negative, a low-confidence negative, a positive, a guard rejection."""
     return {
-        "negative": seed_report(user, cls="notumor", records=[slice_record("notumor", 0.97)], patient_id="P-NEG",
-                                patient_name="Nora Negative"),
-        "unsure": seed_report(user, cls="meningioma", records=[slice_record("notumor", 0.55)], patient_id="P-UNS",
-                              patient_name="Una Unsure"),
-        "positive": seed_report(user, cls="glioma", records=[slice_record("glioma", 0.96)], patient_id="P-POS",
-                                patient_name="Paul Positive"),
-        "rejected": seed_report(user, cls="pituitary", records=[slice_record("not_brain_mri", 0.9, in_distribution=False)],
-                                patient_id="P-REJ", patient_name="Rex Rejected"),
+        "negative": b.ready_report(user, 1, mri_class="notumor", results=[b.slice_result("notumor", confidence=0.97)],
+                                   patient_id="P-NEG", patient_name="Nora Negative"),
+        "unsure": b.ready_report(user, 1, mri_class="meningioma", results=[b.slice_result("notumor", confidence=0.55)],
+                                 patient_id="P-UNS", patient_name="Una Unsure"),
+        "positive": b.ready_report(user, 1, mri_class="glioma", results=[b.slice_result("glioma", confidence=0.96)],
+                                   patient_id="P-POS", patient_name="Paul Positive"),
+        "rejected": b.ready_report(user, 1, mri_class="pituitary", patient_id="P-REJ", patient_name="Rex Rejected",
+                                   results=[b.slice_result("not_brain_mri", confidence=0.9, in_distribution=False)]),
     }
 
 

@@ -93,7 +93,7 @@ def test_regenerating_the_explanation_marks_it_pending_and_keeps_the_old_text(re
 
 
 def test_an_explanation_answering_an_older_request_leaves_the_newer_one_pending(ready_report, staff_user):
-    from ml.llm import Explanation
+    from llm import Explanation
 
     services.regenerate_explanation(ready_report, staff_user)
     first_request = Report.objects.get(pk=ready_report.pk).explanation_requested_at

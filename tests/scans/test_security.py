@@ -37,7 +37,7 @@ def test_media_needs_a_signed_in_clinic_user(ready_report, staff_user, outsider)
 
 
 def test_media_accepts_an_api_token(ready_report, staff_user):
-    from tests.conftest import token_client
+    from tests.builders import token_client
 
     url = ready_report.study.scans.first().analysis.heatmap.url
     assert token_client(staff_user).get(url).status_code == 200

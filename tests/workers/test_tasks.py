@@ -41,7 +41,7 @@ def test_a_study_goes_from_upload_to_awaiting_review(staff_user):
 
     report.refresh_from_db()
     assert report.status == ReportStatus.AWAITING_REVIEW and report.explanation_text
-    assert "not a diagnosis" in report.explanation_text  # ml.llm's decision-support notice
+    assert "not a diagnosis" in report.explanation_text  # the llm package's decision-support notice
 
 
 def test_running_each_task_twice_duplicates_nothing(staff_user):
