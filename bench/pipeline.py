@@ -14,7 +14,15 @@ scans.services.register_upload and times, from the moment the upload commits:
   files, completing the study);
 - overhead = analysis wall time - decode - model - render: the queue, the task start and
   every database write; the target is at most 10% of the model time;
-- explanation + finalisation wall time (template provider unless BENCH_LLM_PROVIDER).
+- explanation + finalisation wall time (template provider unless BENCH_LLM_PROVIDER);
+- the detail pass (saliency + faithfulness check of the key slice and the slices that
+  carry the finding, queued at low priority on completion) and its stages;
+- the model-only rate on the same slices in this process, once the worker is idle:
+  ``Analyzer.analyze`` classify + Grad-CAM (no saliency, no faithfulness), batch 32,
+  images already decoded; and the ratio of the worker's end-to-end rate (upload commit
+  to finding, file in to rows and PNGs out) to it.
+
+    .venv/bin/python bench/pipeline.py --images 248 --model xception
 
 Then bench/api.py's measurement of GET /api/v1/reports/{id}/ on that 200-slice report.
 Prints a table and, last, one line of JSON. Figures, never pass/fail.
@@ -89,19 +97,51 @@ def _stages(log: Path, study_id: int) -> dict:
     sys.exit("the worker's log has no stages line")
 
 
-def upload(user, files, patient_id: str):
+def _detail_stages(log: Path, study_id: int, timeout: float = 1800) -> dict:
+    """The worker's detail-pass line for a study (waits for it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = re.search(rf"study {study_id}: detail for (\d+) scans; stages (\{{.*?\}})",
+                          log.read_text(errors="replace"))
+        if match:
+            return {"detailed": int(match.group(1)), **json.loads(match.group(2))}
+        time.sleep(0.05)
+    sys.exit("the worker's log has no detail line")
+
+
+def model_only_rate(model: str | None, files, batch: int = 32) -> float:
+    """Slices/s of classify + Grad-CAM alone (Analyzer.analyze, no saliency, no
+    faithfulness, decoded images) on the study's slices, best of two runs."""
+    from ml.analysis.analyzer import Analyzer
+    from ml.io.read import read_frames
+
+    analyzer = Analyzer.load(model)
+    images = [read_frames(d)[0].pixels for _, d in files]
+    flags = {"saliency": False, "gradcam_pp": False, "faithfulness": False, "batch_size": batch}
+    analyzer.analyze(images[:batch], **flags)  # warm-up at this batch shape
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        analyzer.analyze(images, **flags)
+        best = min(best, time.perf_counter() - t0)
+    return len(images) / best
+
+
+def upload(user, files, patient_id: str, model: str = ""):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from scans import services
 
     start = time.perf_counter()
-    result = services.register_upload(user, [SimpleUploadedFile(n, d) for n, d in files], {"patient_id": patient_id})
+    result = services.register_upload(user, [SimpleUploadedFile(n, d) for n, d in files], {"patient_id": patient_id},
+                                      model=model)
     return result.studies[0].pk, time.perf_counter(), time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--model", default="", help="model name (default: the configured default)")
     args = parser.parse_args()
 
     env = _stack.environment()
@@ -117,14 +157,18 @@ def main() -> None:
     user = get_user_model().objects.create_superuser("bench", password="bench-pw-123")
     data = images(args.images + 1)
 
-    warm_id, _, _ = upload(user, data[:1], "BENCH-WARM")
+    warm_id, _, _ = upload(user, data[:1], "BENCH-WARM", args.model)
     _wait_status(warm_id, {"awaiting_review", "failed"})
+    _detail_stages(log, warm_id)
 
-    study_id, t0, upload_s = upload(user, data[1:], "BENCH-200")
+    study_id, t0, upload_s = upload(user, data[1:], "BENCH-200", args.model)
     t_found = _wait_status(study_id, {"explaining", "awaiting_review", "failed"})
     t_ready = _wait_status(study_id, {"awaiting_review", "failed"})
     stages = _stages(log, study_id)
+    detail = _detail_stages(log, study_id)
+    t_detail = time.perf_counter()
     report = Report.objects.current().get(study_id=study_id)
+    model_rate = model_only_rate(report.model_name, data[1:])
 
     wall = t_found - t0
     image_work = stages["decode"] + stages["model"] + stages["render"]
@@ -142,10 +186,14 @@ def main() -> None:
         "explain_and_finalize_s": round(t_ready - t_found, 3),
         "slices_per_s_model_only": round(n / stages["model"], 2), "slices_per_s_end_to_end": round(n / wall, 2),
         "report_status": report.status,
+        "detail_slices": detail["detailed"], "detail_done_after_commit_s": round(t_detail - t0, 3),
+        "detail_stages_s": {k: round(v, 3) for k, v in detail.items() if k != "detailed"},
+        "model_only_classify_gradcam_slices_per_s": round(model_rate, 2),
+        "worker_over_model_only": round(n / wall / model_rate, 3),
     }
     (_stack.WORK / "state.json").write_text(json.dumps({"report_id": report.pk, "env": {
         k: env[k] for k in ("DATABASE_URL", "BRAINAI_MEDIA_ROOT", "BRAINAI_VAR_DIR", "REDIS_URL")}}))
-    rows = [("upload (register_upload, 200 files)", result["upload_s"]),
+    rows = [(f"upload (register_upload, {n} files)", result["upload_s"]),
             ("analysis wall time (commit -> finding)", result["analysis_wall_s"]),
             ("  decode (in worker)", result["decode_s"]), ("  model (Analyzer.analyze)", result["model_s"]),
             ("  render PNGs", result["render_s"]), ("  db + PNG files", result["db_s"]),
@@ -156,7 +204,11 @@ def main() -> None:
     for name, seconds in rows:
         print(f"{name:<44}{seconds:>9.3f} s")
     print(f"{'overhead / model time':<44}{result['overhead_pct_of_model']:>9.2f} %")
-    print(f"{'slices/s: model only, end to end':<44}{result['slices_per_s_model_only']:>6} / {result['slices_per_s_end_to_end']}")
+    print(f"{'slices/s: model stage, end to end':<44}{result['slices_per_s_model_only']:>6} / {result['slices_per_s_end_to_end']}")
+    print(f"detail pass: {detail['detailed']} slices, done {result['detail_done_after_commit_s']:.1f} s after the "
+          f"commit; stages " + ", ".join(f"{k} {v:.2f} s" for k, v in result["detail_stages_s"].items()))
+    print(f"{'model only (classify + Grad-CAM, batch 32)':<44}{model_rate:>9.2f} slices/s")
+    print(f"{'worker end to end / model only':<44}{100 * result['worker_over_model_only']:>9.1f} %")
     api = api_bench.measure(env, report.pk)
     print()
     api_bench.print_table(api)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -52,10 +53,14 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "scans",
 ]
 
 MIDDLEWARE = [
+    "brainai_site.middleware.ApiNotice",  # outermost, so a 413 carries the notice too
+    "brainai_site.middleware.RequestTooLarge",  # refuses before anything reads the body
+    "brainai_site.middleware.ContentSecurityPolicy",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -65,7 +70,19 @@ MIDDLEWARE = [
     "brainai_site.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: answers a lockout with 429
 ]
+
+# Brute-force lockout (django-axes) of the login page, the admin login and the API token
+# endpoint: BRAINAI_LOGIN_FAILURES failures for one username from one address lock that
+# pair for BRAINAI_LOGIN_COOLOFF_MIN minutes. `manage.py axes_reset` lifts every lockout.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_ENABLED = env_bool("BRAINAI_LOGIN_LOCKOUT", True)
+AXES_FAILURE_LIMIT = env_int("BRAINAI_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("BRAINAI_LOGIN_COOLOFF_MIN", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # lockouts are still logged (a warning, the username masked)
 
 ROOT_URLCONF = "brainai_site.urls"
 WSGI_APPLICATION = "brainai_site.wsgi.application"
@@ -142,6 +159,7 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
@@ -159,13 +177,18 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env_int("BRAINAI_API_PAGE_SIZE", 50, minimum=1),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per process (the default local-memory cache): a limit per gunicorn worker, not per site.
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle",
+                                 "rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": env_str("BRAINAI_API_RATE_ANON", "30/min"),
+                               "user": env_str("BRAINAI_API_RATE_USER", "1200/min")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "BrainAI API",
     "DESCRIPTION": "Brain-MRI triage decision support. Not for diagnostic use.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["scans.api.permissions.IsClinicUser"],  # schema and docs: clinic roles only
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -190,6 +213,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ROUTES = {
     "workers.tasks.analyze_study": {"queue": "gpu"},
+    "workers.tasks.analyze_detail": {"queue": "gpu"},  # sent at a low priority step (scans.services.detail)
     "workers.tasks.explain_report": {"queue": "llm"},
     "workers.tasks.finalize_report": {"queue": "default"},
 }
@@ -200,13 +224,18 @@ CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_SEND_EVENTS", False)  # for fl
 BRAINAI_MODEL = env_str("BRAINAI_MODEL")  # None = ml.model.registry.default_model_name()
 BRAINAI_MODEL_DIR = env_path("BRAINAI_MODEL_DIR", None)
 BRAINAI_DATA_DIR = env_path("BRAINAI_DATA_DIR", None)
+# Series rules (ml.study): a JSON file like ml/study/series_rules.json; None = the shipped default.
+BRAINAI_SERIES_RULES = env_path("BRAINAI_SERIES_RULES", None)
 BRAINAI_BATCH_SIZE = env_int("BRAINAI_BATCH_SIZE", 32, minimum=1)
-BRAINAI_SALIENCY = env_bool("BRAINAI_SALIENCY", True)
+BRAINAI_SALIENCY = env_bool("BRAINAI_SALIENCY", True)  # in the detail pass (scans.services.detail)
+BRAINAI_DETAIL_SLICES = env_int("BRAINAI_DETAIL_SLICES", 8, minimum=0)  # slices given the detail pass on completion
 BRAINAI_MAX_ATTEMPTS = env_int("BRAINAI_MAX_ATTEMPTS", 3, minimum=1)
 BRAINAI_ANALYSIS_SOFT_LIMIT_S = env_int("BRAINAI_ANALYSIS_SOFT_LIMIT_S", 1800, minimum=10)
 BRAINAI_LLM_SOFT_LIMIT_S = env_int("BRAINAI_LLM_SOFT_LIMIT_S", 180, minimum=10)
 BRAINAI_LOW_CONFIDENCE = env_float("BRAINAI_LOW_CONFIDENCE", 0.80, minimum=0.0)
 BRAINAI_UPLOAD_MAX_MB = env_int("BRAINAI_UPLOAD_MAX_MB", 1024, minimum=1)
+# Whole request body, checked before it is read (brainai_site.middleware.RequestTooLarge): 413.
+BRAINAI_REQUEST_MAX_MB = env_int("BRAINAI_REQUEST_MAX_MB", BRAINAI_UPLOAD_MAX_MB + 16, minimum=1)
 BRAINAI_ZIP_MAX_MEMBERS = env_int("BRAINAI_ZIP_MAX_MEMBERS", 5000, minimum=1)
 BRAINAI_ZIP_MAX_RATIO = env_int("BRAINAI_ZIP_MAX_RATIO", 200, minimum=1)
 BRAINAI_ZIP_MAX_DEPTH = env_int("BRAINAI_ZIP_MAX_DEPTH", 2, minimum=1)  # ZIP levels: 2 = a ZIP in a ZIP

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from llm.schema import StudyFinding
-from ml.labels import CLASSES, NOT_BRAIN_MRI, TUMOUR_CLASSES
+from ml.labels import CLASSES, INDETERMINATE, NOT_BRAIN_MRI, TUMOUR_CLASSES
 
 PROMPT_VERSION = "explain-v1"
 MAX_KEY_SLICES = 5  # a study can hold hundreds of slices; the prompt stays short
@@ -28,6 +28,7 @@ LABEL_WORDING = {
     "pituitary": "pituitary tumour",
     "notumor": "no tumour",
     NOT_BRAIN_MRI: "not a brain MRI",
+    INDETERMINATE: "indeterminate",
 }
 
 # Region descriptor vocabulary; any other key or value is dropped.
@@ -104,7 +105,7 @@ def build_prompt(finding: StudyFinding) -> Prompt:
     payload = json.dumps(facts(finding), indent=1, ensure_ascii=True)
     label = finding.label
     avoid = [c for c in TUMOUR_CLASSES if c != label]
-    if label in TUMOUR_CLASSES:
+    if label in TUMOUR_CLASSES or label == INDETERMINATE:  # indeterminate claims neither
         avoid.append("no tumour")
     user = ("Model outputs for one study (JSON):\n" + payload + "\n\n"
             f"Words you must not use: {', '.join(avoid)}.\n"

@@ -10,12 +10,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ml.labels import CLASSES, LABELS
+from ml.labels import CLASSES, LABELS, STUDY_LABELS
 
 
-def _check_label(owner: str, label: Any) -> None:
-    if label not in LABELS:
-        raise ValueError(f"{owner}.label must be one of {', '.join(LABELS)}. "
+def _check_label(owner: str, label: Any, allowed: tuple[str, ...] = LABELS) -> None:
+    if label not in allowed:
+        raise ValueError(f"{owner}.label must be one of {', '.join(allowed)}. "
                          f"Received: label={label!r}")
 
 
@@ -63,7 +63,8 @@ class StudyFinding:
     """The study-level result that the explanation is about.
 
     Attributes:
-        label: one of LABELS; ``not_brain_mri`` when the input guard rejected the study.
+        label: one of STUDY_LABELS; ``not_brain_mri`` when the input guard rejected the study,
+            ``indeterminate`` when its slices did not agree (ml.study): never explained as a tumour.
         probabilities: calibrated class -> probability (keys among CLASSES).
         confidence: probability of the predicted class (0-1).
         slices: per-image findings, in study order.
@@ -78,7 +79,7 @@ class StudyFinding:
     model_version: str = ""
 
     def __post_init__(self):
-        _check_label("StudyFinding", self.label)
+        _check_label("StudyFinding", self.label, STUDY_LABELS)
         _check_probabilities("StudyFinding", self.probabilities)
         c = self.confidence
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not (

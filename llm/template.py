@@ -12,7 +12,7 @@ from typing import Any
 from llm.prompt import LABEL_WORDING, facts
 from llm.schema import StudyFinding
 from llm.validate import with_notice
-from ml.labels import NOT_BRAIN_MRI
+from ml.labels import INDETERMINATE, NOT_BRAIN_MRI
 
 TEMPLATE_VERSION = "template-v1"
 TEMPLATE_MODEL = "template"
@@ -42,6 +42,13 @@ def render(finding: StudyFinding) -> str:
                 "appear to be a brain MRI, so no tumour assessment was made." + rejected +
                 " Please check that the intended brain MRI series was uploaded and review "
                 "the images directly. " + model_line)
+        return with_notice(text)
+
+    if label == INDETERMINATE:
+        text = ("AI finding: indeterminate. The slices the model analysed did not give consistent "
+                "evidence either way, or no series of the study could be analysed, so the model makes "
+                "no tumour assessment for this study. Please review the images directly; the report "
+                "lists the evidence and every series or slice that was not analysed. " + model_line)
         return with_notice(text)
 
     wording = LABEL_WORDING[label]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from llm.prompt import LABEL_WORDING
-from ml.labels import TUMOUR_CLASSES
+from ml.labels import INDETERMINATE, TUMOUR_CLASSES
 
 NOTICE = "AI-generated decision support; requires review by a radiologist; not a diagnosis."
 MAX_CHARS = 3000
@@ -93,6 +93,12 @@ def find_problem(text: str | None, label: str) -> str | None:
     if label == "notumor":
         if not _NO_TUMOUR.search(text):
             return "it does not state the predicted class (no tumour)"
+        return None
+    if label == INDETERMINATE:  # neither a tumour (refused above) nor its absence
+        if not re.search(r"\bindeterminate\b", text, re.IGNORECASE):
+            return "it does not state the predicted class (indeterminate)"
+        if _NO_TUMOUR.search(text):
+            return "it says there is no tumour but the finding is indeterminate"
         return None
     # not_brain_mri: the guard rejected the image, so no tumour assessment at all.
     if not _NOT_BRAIN_MRI.search(text):

@@ -11,3 +11,7 @@ TUMOUR_CLASSES = ("glioma", "meningioma", "pituitary")
 NO_TUMOUR = "notumor"
 NOT_BRAIN_MRI = "not_brain_mri"  # the input guard rejected the image
 LABELS = CLASSES + (NOT_BRAIN_MRI,)  # every label a slice or a study can carry
+# A study whose evidence does not agree (or that holds no analysable series): a person
+# reviews it. Never a slice's label; only a study's (ml.study.finding).
+INDETERMINATE = "indeterminate"
+STUDY_LABELS = LABELS + (INDETERMINATE,)

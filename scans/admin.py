@@ -12,7 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
 
 from scans import services
-from scans.models import Analysis, AuditEvent, Patient, Report, Scan, Series, Study, Upload, Via
+from scans.models import Analysis, AuditAction, AuditEvent, Patient, Report, Scan, Series, Study, Upload, Via
+from scans.views.common import client_ip
 
 
 class ReasonActionForm(ActionForm):
@@ -38,6 +39,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class AuditedPageAdmin(ReadOnlyAdmin):
+    """An admin whose pages show patient data: opening one is an audit event (``record``)."""
+
+    def record(self, request, obj) -> None:
+        raise NotImplementedError
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200:
+            obj = self.get_object(request, object_id)
+            if obj is not None:
+                self.record(request, obj)
+        return response
 
 
 def _run(modeladmin, request, items, verb, done: str):
@@ -80,7 +96,7 @@ class ScanInline(admin.TabularInline):
 
 
 @admin.register(Study)
-class StudyAdmin(ReadOnlyAdmin):
+class StudyAdmin(AuditedPageAdmin):
     list_display = ["id", "patient", "description", "status", "progress_display", "model_display", "created_at"]
     list_filter = ["status", "modality", "created_at"]
     search_fields = ["patient__patient_id", "patient__name", "description", "study_instance_uid"]
@@ -88,6 +104,10 @@ class StudyAdmin(ReadOnlyAdmin):
     inlines = [ScanInline]
     actions = ["rerun_analysis", "regenerate_explanation", "mark_failed"]
     action_form = ReasonActionForm
+
+    def record(self, request, study):
+        services.record_read(AuditAction.VIEW_STUDY, request.user, via=Via.ADMIN, ip_address=client_ip(request),
+                             study_id=study.pk)
 
     @admin.display(description="progress")
     def progress_display(self, study):
@@ -179,7 +199,7 @@ class AnalysisAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(ReadOnlyAdmin):
+class ReportAdmin(AuditedPageAdmin):
     list_display = ["id", "study", "version", "is_current", "status", "label", "confidence", "signed_by", "created_at"]
     list_filter = ["status", "label", "is_current", "explanation_provider"]
     search_fields = ["study__patient__patient_id", "study__patient__name", "study__description"]
@@ -187,6 +207,9 @@ class ReportAdmin(ReadOnlyAdmin):
     readonly_fields = ["key_overlay"]
     actions = ["rerun_analysis", "regenerate_explanation", "mark_failed"]
     action_form = ReasonActionForm
+
+    def record(self, request, report):
+        services.record_view(report, request.user, via=Via.ADMIN, ip_address=client_ip(request))
 
     @admin.display(description="key slice overlay")
     def key_overlay(self, report):
@@ -220,7 +243,8 @@ class UploadAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor_username", "action", "via", "study", "report", "ip_address"]
+    # Ids, not links: the study or report may have been deleted since (the row keeps the id).
+    list_display = ["created_at", "actor_username", "action", "via", "study_id", "report_id", "ip_address"]
     list_filter = ["action", "via", "created_at"]
     search_fields = ["actor_username"]
     date_hierarchy = "created_at"

@@ -39,3 +39,16 @@ def broker_reachable(app_configs=None, **kwargs):
                              "(then run `manage.py requeue`).",
                         id="brainai.W001")]
     return []
+
+
+@register("brainai")
+def series_rules_readable(app_configs=None, **kwargs):
+    """The series rules (BRAINAI_SERIES_RULES, or the shipped file) load: uploads decide series with them."""
+    from ml.study import RulesError, load_rules
+
+    try:
+        load_rules(settings.BRAINAI_SERIES_RULES)
+    except RulesError as exc:
+        return [Error(str(exc), hint="Point BRAINAI_SERIES_RULES at a copy of ml/study/series_rules.json, "
+                                     "or unset it for the shipped rules.", id="brainai.E003")]
+    return []

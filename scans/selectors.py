@@ -61,7 +61,8 @@ def worklist(*, status=None, label=None, patient_id=None, since=None, until: dat
     low = settings.BRAINAI_LOW_CONFIDENCE
     priority = Case(
         When(label__in=TUMOUR_LABELS, then=Value(0)),
-        When(Q(confidence__lt=low) | Q(label="not_brain_mri"), then=Value(1)),
+        # indeterminate: the evidence did not agree (or nothing could be analysed): a person reads it next.
+        When(Q(confidence__lt=low) | Q(label__in=["not_brain_mri", "indeterminate"]), then=Value(1)),
         When(label="", then=Value(3)),  # still processing
         default=Value(2),
         output_field=IntegerField(),
@@ -81,7 +82,7 @@ def report_detail(report_id: int) -> Report:
 
 
 # Fields the API's report detail never shows; not loading them keeps a 200-slice report fast.
-_API_DEFERRED = ("analysis__guard", "analysis__timings", "analysis__region", "analysis__faithfulness",
+_API_DEFERRED = ("analysis__guard", "analysis__timings", "analysis__region",
                  "orientation", "original_name", "sha256", "sop_instance_uid", "source")
 
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("reports/<int:pk>/sign/", review.sign, name="report-sign"),
     path("reports/<int:pk>/amend/", review.amend, name="report-amend"),
     path("reports/<int:pk>/explanation/", review.regenerate_explanation, name="report-explanation"),
+    path("reports/<int:pk>/detail/", review.request_detail, name="report-detail"),
     path("reports/<int:pk>/print/", print_views.report_print, name="report-print"),
 ]

@@ -98,7 +98,7 @@ def brain_class_folders(root: Path, n: int = 1) -> Path:
 
 def dicom_bytes(*, patient_id="P-DCM-1", patient_name="Test^Person", study_uid="1.2.826.0.1.3680043.8.498.1",
                 series_uid="1.2.826.0.1.3680043.8.498.1.1", sop_uid="1.2.826.0.1.3680043.8.498.1.1.1",
-                instance_number=1, frames: int = 1, size: int = 64, seed: int = 0,
+                instance_number=1, frames: int = 1, size: int = 128, seed: int = 0,
                 birth_date: date | None = date(1970, 1, 2), sex="F") -> bytes:
     """A small MR Image Storage file (uint16, MONOCHROME2), multi-frame when frames > 1."""
     from pydicom.dataset import Dataset, FileMetaDataset

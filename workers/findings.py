@@ -18,7 +18,9 @@ def study_finding(report: Report) -> StudyFinding:
     slices = [{"label": a.label, "probabilities": a.probabilities, "in_distribution": a.in_distribution,
                "region": a.region or None, "faithfulness": a.faithfulness_score} for a in analyses]
     return StudyFinding.from_mapping({
-        "label": report.label, "probabilities": report.probabilities, "confidence": report.confidence,
+        # An indeterminate study with nothing analysed has no confidence: 0, never shown for it.
+        "label": report.label, "probabilities": report.probabilities,
+        "confidence": report.confidence if report.confidence is not None else 0.0,
         "slices": slices, "model_name": report.model_name, "model_version": report.model_version,
     })
 

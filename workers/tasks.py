@@ -1,6 +1,7 @@
 """Celery tasks. Each takes ids, fetches fresh rows and is safe to run twice.
 
     analyze_study (queue gpu) -> explain_report (queue llm) -> finalize_report (default)
+                              -> analyze_detail (queue gpu, low priority): saliency + faithfulness
 
 Each step is queued by a scans.services verb on commit. Delivery is at-least-once
 (acks_late + reject_on_worker_lost); the attempts counters in the database stop a poison
@@ -74,6 +75,7 @@ def analyze_study(self, study_id: int) -> dict:
                                                  model_version=analyzer.version)
                 for scan_id, reason in outcome.errors.items():
                     services.record_scan_error(scan_id, reason, final=True)
+                services.record_skipped(outcome.skipped)
             seconds.add(outcome.seconds)
     except SoftTimeLimitExceeded:
         # Finished batches are committed; a fresh run carries on with what is left.
@@ -83,6 +85,36 @@ def analyze_study(self, study_id: int) -> dict:
     logger.info("study %s: %d scans analysed; stages %s", study_id, done,
                 json.dumps({k: round(v, 4) for k, v in seconds.items()}))
     return {"study": study_id, "analyzed": done, "seconds": dict(seconds)}
+
+
+@shared_task(bind=True, name="workers.tasks.analyze_detail",
+             soft_time_limit=settings.BRAINAI_ANALYSIS_SOFT_LIMIT_S,
+             time_limit=settings.BRAINAI_ANALYSIS_SOFT_LIMIT_S + 120, **_COMMON)
+def analyze_detail(self, study_id: int, scan_ids: list[int]) -> dict:
+    """Saliency and the faithfulness check for analysed scans that lack them, with the
+    model that analysed them (queued at low priority by scans.services.detail)."""
+    scans = services.pending_detail(study_id, scan_ids)
+    stored, seconds = 0, StageTimer(db=0.0)
+    by_model: dict[tuple[str, str], list] = {}
+    for scan in scans:
+        by_model.setdefault((scan.analysis.model_name, scan.analysis.model_version), []).append(scan)
+    for (name, version), group in by_model.items():
+        try:
+            analyzer = runtime.analyzer(name)
+        except ModelNotFoundError:
+            logger.warning("study %s: detail skipped, model %s is gone", study_id, name)
+            continue
+        if analyzer.version != version:  # the weights changed since: their maps would not match
+            continue
+        for start in range(0, len(group), settings.BRAINAI_BATCH_SIZE):
+            details, batch_seconds = pipeline.run_detail(analyzer, group[start:start + settings.BRAINAI_BATCH_SIZE])
+            seconds.add(batch_seconds)
+            with seconds.stage("db"):
+                stored += sum(services.record_detail(d.scan_id, model_version=version, saliency_png=d.saliency_png,
+                                                     faithfulness=d.faithfulness) for d in details)
+    logger.info("study %s: detail for %d scans; stages %s", study_id, stored,
+                json.dumps({k: round(v, 4) for k, v in seconds.items()}))
+    return {"study": study_id, "detailed": stored, "seconds": dict(seconds)}
 
 
 @shared_task(bind=True, name="workers.tasks.explain_report",

@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ml.analysis.device import default_pixel_budget, use_bfloat16
 from ml.io.frame import Frame
 from ml.labels import CLASSES, NOT_BRAIN_MRI
 from ml.model.calibration import softmax
@@ -130,8 +131,8 @@ class Analyzer:
         ValueError: metadata disagrees with the model, or a named layer is missing.
     """
 
-    _cache: dict[tuple[str, str], "Analyzer"] = {}      # (folder, sha256) -> analyzer
-    _by_name: dict[str | None, tuple] = {}              # name -> (analyzer, weights path, mtime)
+    _cache: dict[tuple[str, str], "Analyzer"] = {}      # (folder, version) -> analyzer
+    _by_name: dict[str | None, tuple] = {}              # name -> (analyzer, {watched file: mtime})
     _cache_lock = threading.Lock()
 
     def __init__(self, model, metadata: dict, *, name: str | None = None,
@@ -155,6 +156,11 @@ class Analyzer:
         self.temperature = float(metadata.get("temperature", 1.0))
         self.tta = uses_flip(metadata)
         graph_class = fused_graph_class()
+        self.bfloat16 = graph_class.__name__ == "FusedGraphJax" and use_bfloat16()
+        if self.bfloat16:
+            from ml.explain.fused_jax import in_bfloat16
+
+            model = in_bfloat16(model)       # maps within BF16_TOLERANCE of float32
         self.graph = graph_class(model, metadata.get("target_layer") or target_layer(arch),
                                  metadata.get("feature_layer") or feature_layer(arch), tta=self.tta,
                                  cam_score=metadata.get("cam_score", "logit"), temperature=self.temperature)
@@ -172,8 +178,10 @@ class Analyzer:
     def load(cls, name: str | None = None, *, warmup: bool = True) -> "Analyzer":
         """The analyzer for a registered model (None: the default), loaded once per process.
 
-        The cache key is the model folder and the weights' sha256, so replacing the
-        weights on disk loads the new model on the next call.
+        The cache key is the model folder and its version (the weights and every metadata
+        field that changes an answer, ``ml.model.registry.ModelInfo.version``), so new
+        weights or a recalibrated ``metadata.json`` on disk load the new model on the
+        next call.
 
         Raises:
             ml.errors.ModelNotFoundError: no such model.
@@ -181,20 +189,20 @@ class Analyzer:
         from ml.model import registry
 
         with cls._cache_lock:
-            # Fast path: the same name asked again, weights file untouched (no registry
-            # scan, no metadata parse: metadata.json holds the guard's matrices).
+            # Fast path: the same name asked again, weights and metadata untouched (no
+            # registry scan, no metadata parse: metadata.json holds the guard's matrices).
             hit = cls._by_name.get(name)
-            if hit is not None and _mtime(hit[1]) == hit[2]:
+            if hit is not None and all(_mtime(path) == mtime for path, mtime in hit[1].items()):
                 return hit[0]
             info = registry.get(name)
-            key = (str(info.path.resolve()), info.sha256)
+            key = (str(info.path.resolve()), info.version)
             if key not in cls._cache:
                 t0 = time.perf_counter()
                 model = registry.load_keras(info)
                 cls._cache[key] = cls(model, info.metadata, name=info.name, version=info.version,
                                       warmup=warmup)
                 log.info("loaded model %s %s in %.1f s", info.name, info.version, time.perf_counter() - t0)
-            cls._by_name[name] = (cls._cache[key], info.model_file, _mtime(info.model_file))
+            cls._by_name[name] = (cls._cache[key], {path: _mtime(path) for path in info.watched_files()})
             return cls._cache[key]
 
     def warmup(self) -> None:
@@ -210,7 +218,7 @@ class Analyzer:
 
     @property
     def version(self) -> str:
-        """First 12 hex digits of the weights' sha256 (from the registry)."""
+        """The registry's version: 12 hex digits over the weights and the metadata that changes an answer."""
         return self._version
 
     @property
@@ -279,14 +287,15 @@ class Analyzer:
         """Slices per compiled call: at most ``BRAINAI_MAX_BATCH_PIXELS`` input pixels in
         the graph, the mirrored copies of the flip TTA included.
 
-        The default, 64 × 160², is 32 slices of 160 px with the flip (`cnn`) and 18 of 299
-        px without it (`xception`): the backward pass to the pixels keeps every activation
-        of the batch, and Xception at 299 px with 64 images in the graph needs more than
-        24 GB. A GPU worker with memory to spare raises it.
+        The default (:func:`default_pixel_budget`) on the CPU, 64 × 160², is 32 slices of
+        160 px with the flip (`cnn`) and 18 of 299 px without it (`xception`): the backward
+        pass to the pixels keeps every activation of the batch, and Xception at 299 px with
+        64 images in the graph needs more than 24 GB. On an accelerator it grows with the
+        device's memory.
         """
         from ml.model.predict import batch_for
 
-        budget = int(os.environ.get("BRAINAI_MAX_BATCH_PIXELS", 64 * 160 * 160))
+        budget = int(os.environ.get("BRAINAI_MAX_BATCH_PIXELS") or default_pixel_budget())
         return max(1, min(batch_size, batch_for(self.size, budget // (2 if self.tta else 1))))
 
     @staticmethod

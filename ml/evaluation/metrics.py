@@ -73,3 +73,22 @@ def auroc(scores_negative: np.ndarray, scores_positive: np.ndarray) -> float:
     greater = (pos[:, None] > neg[None, :]).sum()
     ties = (pos[:, None] == neg[None, :]).sum()
     return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+
+
+def mcnemar_exact(base_correct, new_correct) -> dict:
+    """Paired comparison of two classifiers on the same images: exact McNemar test.
+
+    Args:
+        base_correct, new_correct: (N,) bool, whether each classifier got each image right.
+
+    Returns:
+        ``fixed`` (base wrong, new right), ``broken`` (base right, new wrong) and ``p``,
+        the two-sided exact binomial p-value of the discordant pairs (1.0 when there are none).
+    """
+    from math import comb
+
+    a, b = np.asarray(base_correct, bool), np.asarray(new_correct, bool)
+    fixed, broken = int(np.sum(~a & b)), int(np.sum(a & ~b))
+    n, k = fixed + broken, min(fixed, broken)
+    p = 1.0 if n == 0 else min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
+    return {"fixed": fixed, "broken": broken, "p": float(p)}

@@ -70,6 +70,36 @@ def split_at_target(twin):
         return keras.Model(twin.inputs[0], [acts, feats], name=f"{twin.name}_head"), tail, True
 
 
+def in_bfloat16(model):
+    """A copy of ``model`` whose layers compute in bfloat16 (Keras ``mixed_bfloat16``:
+    float32 weights, bfloat16 activations), with the same weights. Layer names are kept,
+    so the metadata's target and feature layers still name them.
+
+    Args:
+        model: a functional Keras model.
+
+    Returns:
+        The copy; its outputs are bfloat16 (:class:`FusedGraphJax` hands back float32).
+    """
+    import keras
+
+    def clone(layer):
+        config = layer.get_config()
+        if "dtype" in config and not isinstance(layer, keras.layers.InputLayer):
+            config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    twin = keras.models.clone_model(model, clone_function=clone)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _host(value) -> np.ndarray:
+    """A device array on the host; bfloat16 comes back as float32 (numpy has no bf16 math)."""
+    a = np.asarray(value)
+    return a.astype(np.float32) if a.dtype.kind == "V" or a.dtype.name == "bfloat16" else a
+
+
 def _as_list(outputs) -> list:
     """A sub-model's outputs as a list (Keras returns a one-output model's bare tensor)."""
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
@@ -149,7 +179,7 @@ class FusedGraphJax(FusedBase):
         size = padded_size(n)
         fn = self._with_saliency if saliency else self._without_saliency
         out = fn(_weights(self.head), _weights(self.tail), _pad(x, size), _pad(t, size, -1))
-        return {k: np.asarray(v)[:n] for k, v in jax.device_get(out).items()}
+        return {k: _host(v)[:n] for k, v in jax.device_get(out).items()}
 
     def forward(self, x: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """Plain logits (no TTA, no gradient) for (M, S, S, 1) inputs, in chunks."""
@@ -159,5 +189,5 @@ class FusedGraphJax(FusedBase):
         for i in range(0, len(x), batch_size):
             chunk = x[i:i + batch_size]
             logits = self._forward(weights, _pad(chunk, padded_size(len(chunk))))
-            parts.append(np.asarray(logits)[:len(chunk)])
+            parts.append(_host(logits)[:len(chunk)])
         return np.concatenate(parts) if parts else np.zeros((0, self.model.outputs[0].shape[-1]), np.float32)

@@ -35,36 +35,18 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ml.model.preprocess import head_mask  # noqa: F401  (the analyzer imports it from here)
+
 HOT_LEVEL = 0.5
 CENTRAL_BAND = 0.2      # |offset| below this (in half-extents) is "central"
 MIDLINE_BAND = 0.15
 PERIPHERAL_DEPTH = 0.35
 MIN_SPOT_FRACTION = 0.005
 WORK_SIDE = 256        # descriptors are computed at most at this resolution
-_FOREGROUND_FRACTION = 0.08  # as ml.model.preprocess: above 8% of the robust maximum is head
 
 # LPS axes: index, (label for +, label for -).
 _AXES = {"x": (0, ("left", "right")), "y": (1, ("posterior", "anterior")),
          "z": (2, ("superior", "inferior"))}
-
-
-def head_mask(image: np.ndarray) -> np.ndarray:
-    """(H, W) bool: the largest bright connected region of the image, holes filled."""
-    img = np.asarray(image, np.float32)
-    small = cv2.GaussianBlur(img, (5, 5), 0)
-    hi = float(np.percentile(small, 99.5))
-    fg = (small > max(hi * _FOREGROUND_FRACTION, 1e-3)).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    if n <= 1:
-        return np.ones(img.shape, bool)  # blank image: the whole frame stands in for the head
-    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    mask = (labels == largest).astype(np.uint8)
-    # Fill holes: flood the background from a padded border; what it cannot reach is inside.
-    padded = np.pad(mask, 1)
-    flood = padded.copy()
-    cv2.floodFill(flood, None, (0, 0), 1)
-    holes = (flood == 0)[1:-1, 1:-1]
-    return (mask.astype(bool) | holes)
 
 
 def _orientation_vectors(orientation: Sequence[float] | None):

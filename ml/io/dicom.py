@@ -217,6 +217,9 @@ def _to_frame(arr: np.ndarray, facts: dict[str, Any], ds: Any, index: int, info:
         pixels, meta["colourfulness"] = colour_frame(arr, ds, decoded_pi, info["bits_stored"])
     else:
         pixels, meta["voi_lut_applied"] = grey_frame(arr, ds, index, photometric)
+        # Robust top of the stored values: display scaling is per frame, so only this tells
+        # an empty edge slice of a volume from a bright one (ml.study.slices compares them).
+        meta["signal_level"] = float(np.percentile(arr[::2, ::2], 99))
     for key, sequence, keyword, n in (
         ("image_orientation_patient", "PlaneOrientationSequence", "ImageOrientationPatient", 6),
         ("pixel_spacing", "PixelMeasuresSequence", "PixelSpacing", 2),

@@ -72,6 +72,24 @@ def floats_tag(ds: Any, keyword: str, n: int) -> list[float] | None:
     return values
 
 
+def float_tag(ds: Any, keyword: str) -> float | None:
+    """Element ``keyword`` as one finite float; None when absent or not a number."""
+    values = floats_tag(ds, keyword, 1)
+    return values[0] if values else None
+
+
+def multi_text_tag(ds: Any, keyword: str) -> list[str] | None:
+    """A multi-valued text element (``ImageType``) as upper-case strings; None when absent."""
+    try:
+        value = ds.get(keyword)
+    except header_error_types():
+        return None
+    if value is None or value == "":
+        return None
+    items = [value] if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") else value
+    return [str(v).strip().upper() for v in items]
+
+
 def functional_item(ds: Any, index: int, sequence: str) -> Any | None:
     """First item of a functional-group ``sequence`` for frame ``index`` (per-frame wins)."""
     for groups, i in (("PerFrameFunctionalGroupsSequence", index), ("SharedFunctionalGroupsSequence", 0)):
@@ -83,6 +101,19 @@ def functional_item(ds: Any, index: int, sequence: str) -> Any | None:
         except (TypeError, IndexError, AttributeError):
             continue
     return None
+
+
+# Siemens private tag (0019,100A) NumberOfImagesInMosaic: present on MOSAIC files only.
+_SIEMENS_MOSAIC_COUNT = 0x0019100A
+
+
+def _mosaic_count(ds: Any) -> int | None:
+    """Siemens NumberOfImagesInMosaic, or None (a private element: read by tag, not keyword)."""
+    try:
+        element = ds.get(_SIEMENS_MOSAIC_COUNT)
+        return int(element.value) if element is not None and element.value not in (None, b"", "") else None
+    except (TypeError, ValueError, AttributeError) + header_error_types():
+        return None
 
 
 def study_meta(ds: Any, tsyntax: str) -> dict[str, Any]:
@@ -105,6 +136,13 @@ def study_meta(ds: Any, tsyntax: str) -> dict[str, Any]:
         "accession_number": text_tag(ds, "AccessionNumber"),
         "image_orientation_patient": floats_tag(ds, "ImageOrientationPatient", 6),
         "pixel_spacing": floats_tag(ds, "PixelSpacing", 2),
+        # What series selection (ml.study) reads: what kind of image, how it was acquired.
+        "series_number": int_tag(ds, "SeriesNumber"),
+        "image_type": multi_text_tag(ds, "ImageType"),
+        "mr_acquisition_type": text_tag(ds, "MRAcquisitionType"),
+        "slice_thickness": float_tag(ds, "SliceThickness"),
+        "image_position_patient": floats_tag(ds, "ImagePositionPatient", 3),
+        "images_in_mosaic": _mosaic_count(ds),
         "photometric_interpretation": text_tag(ds, "PhotometricInterpretation"),
         "transfer_syntax_uid": tsyntax,
     }

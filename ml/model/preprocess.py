@@ -57,6 +57,25 @@ def head_box(img: np.ndarray) -> tuple[int, int, int]:
     return int(round(cy - side / 2.0)), int(round(cx - side / 2.0)), side
 
 
+def head_mask(image: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the largest bright connected region of the image, holes filled."""
+    img = np.asarray(image, np.float32)
+    small = cv2.GaussianBlur(img, (5, 5), 0)
+    hi = float(np.percentile(small, 99.5))
+    fg = (small > max(hi * _FOREGROUND_FRACTION, 1e-3)).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if n <= 1:
+        return np.ones(img.shape, bool)  # blank image: the whole frame stands in for the head
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    mask = (labels == largest).astype(np.uint8)
+    # Fill holes: flood the background from a padded border; what it cannot reach is inside.
+    padded = np.pad(mask, 1)
+    flood = padded.copy()
+    cv2.floodFill(flood, None, (0, 0), 1)
+    holes = (flood == 0)[1:-1, 1:-1]
+    return (mask.astype(bool) | holes)
+
+
 def _crop_padded(img: np.ndarray, box: tuple[int, int, int]) -> np.ndarray:
     y0, x0, side = box
     h, w = img.shape

@@ -20,6 +20,12 @@ from ml.errors import ModelNotFoundError
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 WEIGHT_FILES = ("model.keras", "weights.npz")   # in order of preference
+# metadata.json fields that record how a model was made or measured and never change an
+# answer. Every other field (temperature, tta, guard, guard_model, classes, input_size,
+# preprocessing, target_layer, feature_layer, ...) is part of the version, so a field
+# added later counts until someone lists it here.
+DESCRIPTIVE_FIELDS = frozenset({"name", "dataset", "validation", "guard_evaluation", "own_guard_evaluation",
+                                "training", "seed", "finalize_seconds", "parameters", "recalibrated"})
 
 
 def weights_file(folder: Path) -> Path | None:
@@ -51,13 +57,43 @@ class ModelInfo:
         return weights_file(self.path) or self.path / "model.keras"
 
     @property
+    def metadata_file(self) -> Path:
+        return self.path / "metadata.json"
+
+    @property
     def version(self) -> str:
-        """First 12 hex digits of the weights file's sha256."""
-        return self.sha256[:12]
+        """First 12 hex digits of a sha256 over everything that changes an answer: the
+        weights, every metadata field not in ``DESCRIPTIVE_FIELDS``, and the version of the
+        model whose guard this one borrows (its weights compute the guard's features)."""
+        h = hashlib.sha256(f"weights {self.sha256}\nmetadata {self.metadata_sha256}\n".encode())
+        lender = self.lender
+        if lender is not None:
+            h.update(f"guard {lender.name} {lender.version}\n".encode())
+        return h.hexdigest()[:12]
 
     @property
     def sha256(self) -> str:
+        """sha256 of the weights file."""
         return _file_sha256(str(self.model_file), self.model_file.stat().st_mtime_ns)
+
+    @property
+    def metadata_sha256(self) -> str:
+        """sha256 of the canonical JSON of the metadata fields that change an answer."""
+        if self.metadata_file.is_file():
+            return _metadata_sha256(str(self.metadata_file), self.metadata_file.stat().st_mtime_ns)
+        return _output_metadata_sha256(self.metadata)
+
+    @property
+    def lender(self) -> "ModelInfo | None":
+        """The model whose input guard this one borrows (``guard_model``), or None."""
+        name = self.metadata.get("guard_model")
+        return get(name) if name and name != self.name else None
+
+    def watched_files(self) -> list[Path]:
+        """The files whose change changes the version: weights and metadata, the lender's too."""
+        files = [self.model_file, self.metadata_file]
+        lender = self.lender
+        return files + (lender.watched_files() if lender is not None else [])
 
     @property
     def accuracy(self) -> float:
@@ -71,6 +107,21 @@ def _file_sha256(path: str, _mtime: int) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def output_metadata(metadata: dict) -> dict:
+    """The metadata fields that change an answer (all but ``DESCRIPTIVE_FIELDS``)."""
+    return {k: v for k, v in metadata.items() if k not in DESCRIPTIVE_FIELDS}
+
+
+def _output_metadata_sha256(metadata: dict) -> str:
+    canonical = json.dumps(output_metadata(metadata), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@lru_cache(maxsize=16)
+def _metadata_sha256(path: str, _mtime: int) -> str:
+    return _output_metadata_sha256(_parse_json(path, _mtime))
 
 
 def _read_metadata(path: Path) -> dict:

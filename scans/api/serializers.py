@@ -8,8 +8,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from scans import services
-from scans.models import Patient, Report, Scan, Study
+from scans import services, snapshot
+from scans.models import Label, Patient, Report, Scan, Series, Study
 
 NOTICE = "Decision support only; not for diagnostic use. A radiologist reviews every finding."
 
@@ -27,6 +27,10 @@ def _media(base: str, field) -> str | None:
     return base + quote(field.name) if field and field.name else None
 
 
+# Saliency and the faithfulness check come from a later pass (scans.services.detail).
+DETAIL_COMPUTED, DETAIL_NOT_COMPUTED = "computed", "not computed"
+
+
 def scan_rows(scans, request) -> list[dict]:
     """The API's per-scan rows, in the shape ScanSerializer describes to the OpenAPI schema.
 
@@ -39,10 +43,14 @@ def scan_rows(scans, request) -> list[dict]:
         rows.append({
             "id": scan.pk, "series": scan.series_id, "instance_number": scan.instance_number,
             "frame_index": scan.frame_index, "status": scan.status, "error": scan.error,
+            "skip_reason": scan.skip_reason,
             "label": a.label if a else None, "confidence": a.confidence if a else None,
             "probabilities": a.probabilities if a else None, "in_distribution": a.in_distribution if a else None,
             "image_url": _media(base, scan.image), "heatmap_url": _media(base, a.heatmap) if a else None,
             "overlay_url": _media(base, a.overlay) if a else None,
+            "saliency_url": _media(base, a.saliency) if a else None,
+            "faithfulness": a.faithfulness_score if a else None,
+            "detail": (DETAIL_COMPUTED if a.detail_computed else DETAIL_NOT_COMPUTED) if a else None,
         })
     return rows
 
@@ -69,11 +77,20 @@ class ScanSerializer(serializers.ModelSerializer):
     image_url = serializers.CharField(read_only=True, allow_null=True)
     heatmap_url = serializers.CharField(read_only=True, allow_null=True)
     overlay_url = serializers.CharField(read_only=True, allow_null=True)
+    saliency_url = serializers.CharField(read_only=True, allow_null=True,
+                                         help_text='null while the detail pass has not run ("detail": "not computed")')
+    faithfulness = serializers.FloatField(read_only=True, allow_null=True,
+                                          help_text="0-1 heatmap faithfulness; null when not computed")
+    detail = serializers.ChoiceField(choices=[DETAIL_COMPUTED, DETAIL_NOT_COMPUTED], read_only=True, allow_null=True,
+                                     help_text="whether saliency and the faithfulness check were computed; "
+                                               "POST /reports/{id}/detail/ asks for them")
 
     class Meta:
         model = Scan
-        fields = ["id", "series", "instance_number", "frame_index", "status", "error", "label", "confidence",
-                  "probabilities", "in_distribution", "image_url", "heatmap_url", "overlay_url"]
+        fields = ["id", "series", "instance_number", "frame_index", "status", "error", "skip_reason", "label",
+                  "confidence",
+                  "probabilities", "in_distribution", "image_url", "heatmap_url", "overlay_url",
+                  "saliency_url", "faithfulness", "detail"]
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -92,7 +109,8 @@ class StudySerializer(serializers.ModelSerializer):
 
     def get_progress(self, study) -> dict:
         p = study.progress
-        return {"total": p.total, "analyzed": p.analyzed, "failed": p.failed, "percent": p.percent}
+        return {"total": p.total, "analyzed": p.analyzed, "failed": p.failed, "skipped": p.skipped,
+                "percent": p.percent}
 
     def get_report(self, study) -> dict | None:
         report = next((r for r in study.reports.all() if r.is_current), None)
@@ -101,15 +119,38 @@ class StudySerializer(serializers.ModelSerializer):
         return {"id": report.pk, "url": _url(self.context.get("request"), "api:report-detail", report.pk)}
 
 
+class SeriesDecisionSerializer(serializers.ModelSerializer):
+    """A series and the series rules' decision: analysed or not, and why."""
+
+    class Meta:
+        model = Series
+        fields = ["id", "number", "description", "modality", "analysed", "decision", "decision_reason"]
+
+
 class StudyDetailSerializer(StudySerializer):
     scans = serializers.SerializerMethodField()
+    series = SeriesDecisionSerializer(many=True, read_only=True)
 
     class Meta(StudySerializer.Meta):
-        fields = StudySerializer.Meta.fields + ["scans"]
+        fields = StudySerializer.Meta.fields + ["series", "scans"]
 
     @extend_schema_field(ScanSerializer(many=True))
     def get_scans(self, study) -> list[dict]:
         return scan_rows(study.scans.all(), self.context.get("request"))
+
+
+class FindingSerializer(serializers.Serializer):
+    """The study's AI finding: from consistent evidence for DICOM series (docs/series-selection.md)."""
+
+    label = serializers.ChoiceField(choices=Label.choices)
+    confidence = serializers.FloatField(allow_null=True)
+    probabilities = serializers.DictField()
+    evidence = serializers.CharField(help_text="why: e.g. '7 of 22 slices in series 4 (...) support meningioma, "
+                                               "contiguous from slice 9 to 15'")
+    rules_version = serializers.CharField(help_text="the series rules' version the finding used")
+    not_analysed = serializers.ListField(child=serializers.DictField(), help_text=(
+        "every series not analysed, and the slices slice selection skipped: series, description, code, "
+        "reason, scans"))
 
 
 class ReportSerializer(serializers.ModelSerializer):
@@ -132,26 +173,53 @@ class ReportSerializer(serializers.ModelSerializer):
                 "patient": PatientSerializer(study.patient).data, "description": study.description,
                 "study_date": study.study_date}
 
+    @extend_schema_field(FindingSerializer(allow_null=True))
     def get_finding(self, report) -> dict | None:
         if not report.label:
             return None
-        return {"label": report.label, "confidence": report.confidence, "probabilities": report.probabilities}
+        return {"label": report.label, "confidence": report.confidence, "probabilities": report.probabilities,
+                "evidence": report.evidence, "rules_version": report.rules_version,
+                "not_analysed": report.not_analysed}
+
+
+class SnapshotSerializer(serializers.Serializer):
+    """A signed version's frozen content: its sha256, whether it still matches, and where the bytes are."""
+
+    sha256 = serializers.CharField()
+    intact = serializers.BooleanField()
+    url = serializers.URLField()
 
 
 class ReportDetailSerializer(ReportSerializer):
+    """One version. A signed one is read from its snapshot (scans.snapshot), never the live rows."""
+
     scans = serializers.SerializerMethodField()
     explanation = serializers.SerializerMethodField()
     model = serializers.SerializerMethodField()
     review = serializers.SerializerMethodField()
     failure_reason = serializers.CharField()
+    snapshot = serializers.SerializerMethodField()
     notice = serializers.SerializerMethodField()
 
     class Meta(ReportSerializer.Meta):
-        fields = ReportSerializer.Meta.fields + ["scans", "explanation", "model", "review", "failure_reason", "notice"]
+        fields = ReportSerializer.Meta.fields + ["scans", "explanation", "model", "review", "failure_reason",
+                                                 "snapshot", "notice"]
+
+    def to_representation(self, report):
+        self._frozen = snapshot.apply(report)  # None: not signed, the live rows are the report
+        return super().to_representation(report)
 
     @extend_schema_field(ScanSerializer(many=True))
     def get_scans(self, report) -> list[dict]:
-        return scan_rows(report.study.scans.all(), self.context.get("request"))
+        slices = self._frozen if self._frozen is not None else report.study.scans.all()
+        return scan_rows(slices, self.context.get("request"))
+
+    @extend_schema_field(SnapshotSerializer(allow_null=True))
+    def get_snapshot(self, report) -> dict | None:
+        if not report.snapshot:
+            return None
+        return {"sha256": report.snapshot_sha256, "intact": snapshot.is_intact(report),
+                "url": _url(self.context.get("request"), "api:report-snapshot", report.pk)}
 
     def get_explanation(self, report) -> dict:
         return {"text": report.explanation_text, "provider": report.explanation_provider,
@@ -211,3 +279,9 @@ class UploadResultSerializer(serializers.Serializer):
 class ReviewSerializer(serializers.Serializer):
     findings = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
     impression = serializers.CharField(required=False, allow_blank=True, max_length=20000, default="")
+
+
+class DetailRequestSerializer(serializers.Serializer):
+    """Which slices to compute saliency and the faithfulness check for (none named: all)."""
+
+    scans = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=5000)

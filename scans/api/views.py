@@ -1,7 +1,9 @@
 """API views: parse, call a scans.services verb or a selector, serialise. No logic here."""
 from __future__ import annotations
 
-from django.http import Http404
+from axes.handlers.proxy import AxesProxyHandler
+from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -10,16 +12,17 @@ from rest_framework.exceptions import APIException
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from scans import selectors, services
+from scans import selectors, services, snapshot
 from scans.api.filters import ReportFilter, StudyFilter
 from scans.api.permissions import IsClinicUser, IsRadiologist
 from scans.api.serializers import (
-    ReportDetailSerializer, ReportSerializer, ReviewSerializer, StudyDetailSerializer, StudySerializer,
-    UploadRequestSerializer, UploadResultSerializer,
+    DetailRequestSerializer, ReportDetailSerializer, ReportSerializer, ReviewSerializer, StudyDetailSerializer,
+    StudySerializer, UploadRequestSerializer, UploadResultSerializer,
 )
-from scans.models import Report, Upload, Via
+from scans.models import AuditAction, Report, Upload, Via
 from scans.views.common import client_ip
 
 
@@ -34,7 +37,21 @@ class Pagination(PageNumberPagination):
 
 
 class TokenView(ObtainAuthToken):
-    """POST {username, password} -> {"token": "..."}; then send ``Authorization: Token <token>``."""
+    """POST {username, password} -> {"token": "..."}; then send ``Authorization: Token <token>``.
+
+    Failures count towards the same django-axes lockout as the login page; a locked-out
+    username and address get 429, even with the right password. Anonymous callers are
+    throttled here as well (the anon rate, per address).
+    """
+
+    throttle_classes = [AnonRateThrottle]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT})
+    def post(self, request, *args, **kwargs):
+        if AxesProxyHandler.is_locked(request._request, {"username": request.data.get("username")}):
+            return Response({"detail": "too many failed logins; try again later"},
+                            status=status.HTTP_429_TOO_MANY_REQUESTS)
+        return super().post(request, *args, **kwargs)
 
 
 def _upload_body(request, upload: Upload, studies) -> dict:
@@ -82,6 +99,24 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return StudyDetailSerializer if self.action == "retrieve" else StudySerializer
 
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        services.record_read(AuditAction.VIEW_STUDY, request.user, via=Via.API, ip_address=client_ip(request),
+                             study_id=response.data["id"])
+        return response
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        _record_list(request, AuditAction.LIST_STUDIES, response)
+        return response
+
+
+def _record_list(request, action, response) -> None:
+    """A page of a list names patients: record which rows it showed (ids only)."""
+    rows = response.data.get("results", response.data) if isinstance(response.data, dict) else response.data
+    services.record_read(action, request.user, via=Via.API, ip_address=client_ip(request),
+                         ids=[row["id"] for row in rows])
+
 
 class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ReportSerializer
@@ -91,6 +126,11 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         return selectors.reports()
+
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        _record_list(request, AuditAction.LIST_REPORTS, response)
+        return response
 
     def _report(self, pk) -> Report:
         try:
@@ -113,6 +153,16 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         fresh = selectors.report_for_api(result.pk)
         return Response(ReportDetailSerializer(fresh, context={"request": request}).data)
 
+    @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
+    @action(detail=True, methods=["get"])
+    def snapshot(self, request, pk=None):
+        """The signed version's snapshot as the exact bytes its sha256 is taken over."""
+        report = self._report(pk)
+        if not report.snapshot:
+            raise Http404("this version is not signed; it has no snapshot")
+        services.record_view(report, request.user, via=Via.API, ip_address=client_ip(request))
+        return HttpResponse(snapshot.canonical(report.snapshot), content_type="application/json")
+
     @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
     def sign(self, request, pk=None):
@@ -121,7 +171,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         # A body with either key gives both texts (a missing one is empty); none: sign what is stored.
         text = body.validated_data if {"findings", "impression"} & set(request.data) else {}
-        return self._act(request, pk, services.sign_report, **text)
+        return self._act(request, pk, services.sign_report, ip_address=client_ip(request), **text)
 
     @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
@@ -130,7 +180,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         body = ReviewSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         return self._act(request, pk, services.update_review, body.validated_data["findings"],
-                         body.validated_data["impression"])
+                         body.validated_data["impression"], ip_address=client_ip(request))
 
     @extend_schema(request=ReviewSerializer, responses={201: ReportDetailSerializer})
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
@@ -139,7 +189,7 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         body = ReviewSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         response = self._act(request, pk, services.amend_report, body.validated_data["findings"],
-                             body.validated_data["impression"])
+                             body.validated_data["impression"], ip_address=client_ip(request))
         response.status_code = status.HTTP_201_CREATED
         return response
 
@@ -148,5 +198,15 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def explanation(self, request, pk=None):
         """Ask for a new LLM explanation; the old text stays until the new one arrives."""
         response = self._act(request, pk, services.regenerate_explanation)
+        response.status_code = status.HTTP_202_ACCEPTED
+        return response
+
+    @extend_schema(request=DetailRequestSerializer, responses={202: ReportDetailSerializer})
+    @action(detail=True, methods=["post"], url_path="detail")
+    def request_detail(self, request, pk=None):
+        """Queue saliency and the faithfulness check for some slices (``scans``: ids) or all."""
+        body = DetailRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        response = self._act(request, pk, services.request_detail, body.validated_data.get("scans"))
         response.status_code = status.HTTP_202_ACCEPTED
         return response

@@ -8,6 +8,8 @@ class Label(models.TextChoices):
     NOTUMOR = "notumor", "No tumour"
     PITUITARY = "pituitary", "Pituitary tumour"
     NOT_BRAIN_MRI = "not_brain_mri", "Not a brain MRI"  # the input guard rejected the image
+    # A study's evidence does not agree, or no series could be analysed (ml.study.finding).
+    INDETERMINATE = "indeterminate", "Indeterminate: review"
 
 
 TUMOUR_LABELS = (Label.GLIOMA, Label.MENINGIOMA, Label.PITUITARY)
@@ -17,6 +19,7 @@ class ScanStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # stored, waiting for (or inside) the gpu worker
     ANALYZED = "analyzed", "Analysed"  # an Analysis row holds the model's result
     FAILED = "failed", "Failed"  # could not be analysed; Scan.error says why
+    SKIPPED = "skipped", "Not analysed"  # series or slice rules kept it from the model; skip_reason says why
 
 
 class StudyStatus(models.TextChoices):
@@ -39,9 +42,11 @@ class ReportStatus(models.TextChoices):
 # scans.services.state holds the only writers and refuses a move that is not listed here.
 SCAN_TRANSITIONS: dict[str, frozenset[str]] = {
     # pending -> pending: a re-run resets the attempts of a scan not yet analysed.
-    ScanStatus.PENDING: frozenset({ScanStatus.PENDING, ScanStatus.ANALYZED, ScanStatus.FAILED}),
+    # pending -> skipped: its series is not analysed (at upload) or the slice holds no head (worker).
+    ScanStatus.PENDING: frozenset({ScanStatus.PENDING, ScanStatus.ANALYZED, ScanStatus.FAILED, ScanStatus.SKIPPED}),
     ScanStatus.ANALYZED: frozenset({ScanStatus.PENDING, ScanStatus.FAILED}),  # re-run; an admin gives up on it
     ScanStatus.FAILED: frozenset({ScanStatus.PENDING, ScanStatus.FAILED}),  # re-run; failed again, new reason
+    ScanStatus.SKIPPED: frozenset({ScanStatus.PENDING}),  # re-run (slice selection runs again)
 }
 REPORT_TRANSITIONS: dict[str, frozenset[str]] = {
     # -> processing: reopened (new images or a re-run), the AI result cleared.
@@ -64,7 +69,11 @@ STUDY_STATUS_OF_REPORT: dict[str, str] = {
 
 class AuditAction(models.TextChoices):
     UPLOAD = "upload", "Upload"  # files received (counts only, no names)
-    VIEW_REPORT = "view_report", "Viewed report"  # a person opened a report (portal or API)
+    VIEW_REPORT = "view_report", "Viewed report"  # a person opened a report (portal, API or admin)
+    VIEW_STUDY = "view_study", "Viewed study"  # a study with its patient and slices (API or admin)
+    LIST_REPORTS = "list_reports", "Listed reports"  # a page of the API report list (ids only)
+    LIST_STUDIES = "list_studies", "Listed studies"  # a page of the API study list (ids only)
+    VIEW_MEDIA = "view_media", "Fetched image"  # an original, preview or map was served
     UPDATE_REVIEW = "update_review", "Edited review"  # findings/impression saved
     SIGN_REPORT = "sign_report", "Signed report"
     AMEND_REPORT = "amend_report", "Amended report"  # a new signed version was created

@@ -54,10 +54,11 @@ class Progress:
     total: int
     analyzed: int
     failed: int
+    skipped: int = 0  # kept from the model by the series or slice rules
 
     @property
     def done(self) -> int:
-        return self.analyzed + self.failed
+        return self.analyzed + self.failed + self.skipped
 
     @property
     def pending(self) -> int:
@@ -104,9 +105,9 @@ class Study(models.Model):
     def progress(self) -> Progress:
         """Scan counts; uses values annotated by selectors when present (no extra query)."""
         if hasattr(self, "n_scans"):
-            return Progress(self.n_scans, self.n_analyzed, self.n_failed)
+            return Progress(self.n_scans, self.n_analyzed, self.n_failed, getattr(self, "n_skipped", 0))
         counts = self.scans.aggregate(**PROGRESS_ANNOTATIONS)
-        return Progress(counts["n_scans"], counts["n_analyzed"], counts["n_failed"])
+        return Progress(counts["n_scans"], counts["n_analyzed"], counts["n_failed"], counts["n_skipped"])
 
     @property
     def report(self):
@@ -137,12 +138,14 @@ PROGRESS_ANNOTATIONS = {
     "n_scans": Count("id"),
     "n_analyzed": Count("id", filter=Q(status=ScanStatus.ANALYZED)),
     "n_failed": Count("id", filter=Q(status=ScanStatus.FAILED)),
+    "n_skipped": Count("id", filter=Q(status=ScanStatus.SKIPPED)),
 }
 # The same counts as annotations on a Study queryset (see scans.selectors.studies).
 STUDY_PROGRESS_ANNOTATIONS = {
     "n_scans": Count("scans", distinct=True),
     "n_analyzed": Count("scans", filter=Q(scans__status=ScanStatus.ANALYZED), distinct=True),
     "n_failed": Count("scans", filter=Q(scans__status=ScanStatus.FAILED), distinct=True),
+    "n_skipped": Count("scans", filter=Q(scans__status=ScanStatus.SKIPPED), distinct=True),
 }
 
 
@@ -152,6 +155,12 @@ class Series(models.Model):
     number = models.IntegerField(null=True, blank=True)
     description = models.CharField(max_length=200, blank=True)
     modality = models.CharField(max_length=16, blank=True)
+    # Series selection (ml.study), decided at upload: analysed or not, a code, a person's reason,
+    # and the header facts it read. A series not analysed keeps its scans, never queued.
+    analysed = models.BooleanField(default=True)
+    decision = models.CharField(max_length=20, blank=True)
+    decision_reason = models.CharField(max_length=300, blank=True)
+    facts = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["study", "number", "id"]
@@ -183,6 +192,7 @@ class Scan(models.Model):
     status = models.CharField(max_length=10, choices=ScanStatus.choices, default=ScanStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)  # analysis tries started
     error = models.TextField(blank=True)
+    skip_reason = models.CharField(max_length=300, blank=True)  # why it is skipped (series or slice rules)
     created_at = models.DateTimeField(auto_now_add=True)
     analyzed_at = models.DateTimeField(null=True, blank=True)
 
@@ -199,7 +209,7 @@ class Scan(models.Model):
         indexes = [models.Index(fields=["study", "status"])]
 
     # What an analysis leaves on the scan; a re-run puts each back to its default.
-    ANALYSIS_FIELDS = ("attempts", "error", "analyzed_at")
+    ANALYSIS_FIELDS = ("attempts", "error", "analyzed_at", "skip_reason")
 
     def __str__(self):
         return f"Scan {self.pk}"

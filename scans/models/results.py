@@ -42,6 +42,12 @@ class Analysis(models.Model):
         return self.label in TUMOUR_LABELS
 
     @property
+    def detail_computed(self) -> bool:
+        """The detail pass (scans.services.detail) has run: the faithfulness check is
+        stored, and the saliency map too unless BRAINAI_SALIENCY is off."""
+        return self.faithfulness is not None
+
+    @property
     def faithfulness_score(self) -> float | None:
         """0-1: how much deleting the highlighted region hurt the model, relative to
         deleting random regions (1 = the heatmap found what mattered; 0 = no better than
@@ -81,6 +87,11 @@ class Report(models.Model):
     key_scan = models.ForeignKey(Scan, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model_name = models.CharField(max_length=100, blank=True)
     model_version = models.CharField(max_length=100, blank=True)
+    # How the finding was decided (ml.study): the series rules' version, the evidence sentence,
+    # and every series or slice not analysed with its reason.
+    rules_version = models.CharField(max_length=40, blank=True)
+    evidence = models.TextField(blank=True)
+    not_analysed = models.JSONField(default=list, blank=True)
 
     # LLM explanation, built from structured results only (never PHI).
     explanation_text = models.TextField(blank=True)
@@ -99,6 +110,7 @@ class Report(models.Model):
     # A field added to either group belongs here too (tests/scans/test_state_writers.py asks).
     AI_RESULT_FIELDS = (
         "failure_reason", "label", "confidence", "probabilities", "key_scan", "model_name", "model_version",
+        "rules_version", "evidence", "not_analysed",
         "explanation_text", "explanation_provider", "explanation_model", "explanation_prompt_version",
         "explanation_latency_ms", "explanation_fallback_reason", "explanation_llm_attempts",
         "explanation_requested_at", "explanation_generated_at", "explanation_task_attempts",
@@ -111,6 +123,11 @@ class Report(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     signed_at = models.DateTimeField(null=True, blank=True)
+
+    # What the radiologist saw at sign-off (scans.snapshot.build), and the sha256 of its
+    # canonical JSON. Set once per signed version; every later read of it shows this.
+    snapshot = models.JSONField(null=True, blank=True)
+    snapshot_sha256 = models.CharField(max_length=64, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

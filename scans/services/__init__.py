@@ -6,7 +6,8 @@ from scans.services.analysis import (
     ScanResult, claim_batch, complete_analysis, mark_failed, record_analyses, record_scan_error,
     rerun_analysis,
 )
-from scans.services.audit import audit, record_view
+from scans.services.audit import audit, record_read, record_view
+from scans.services.detail import pending_detail, record_detail, request_detail
 from scans.services.housekeeping import requeue_stalled
 from scans.services.errors import InvalidState, PermissionDenied, ServiceError
 from scans.services.reports import (
@@ -15,11 +16,13 @@ from scans.services.reports import (
 )
 from scans.services.model_choice import UnknownModel, available_models, check_model_name, default_model
 from scans.services.uploads import UploadResult, register_upload
+from scans.services.finding import record_skipped
 
 __all__ = [
     "InvalidState", "PermissionDenied", "ScanResult", "ServiceError", "UnknownModel", "UploadResult",
     "amend_report", "audit", "available_models", "check_model_name", "claim_batch", "complete_analysis",
     "count_explanation_attempt", "default_model", "explanation_due", "finalize_report", "mark_failed",
-    "record_analyses", "record_explanation", "record_scan_error", "record_view", "regenerate_explanation",
+    "pending_detail", "record_detail", "request_detail",
+    "record_analyses", "record_skipped", "record_explanation", "record_read", "record_scan_error", "record_view", "regenerate_explanation",
     "register_upload", "requeue_stalled", "rerun_analysis", "sign_report", "update_review",
 ]

@@ -19,6 +19,7 @@ from scans.models import (
 from scans.services import state
 from scans.services.audit import audit
 from scans.services.errors import InvalidState
+from scans.services.finding import decide_study
 from scans.services.queue import ANALYZE_STUDY, EXPLAIN_REPORT, enqueue
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def claim_batch(study_id: int, batch_size: int, max_attempts: int) -> list[Scan]
         ids = list(_locking(pending.filter(attempts__lt=max_attempts)).order_by(*SCAN_ORDER)
                    .values_list("pk", flat=True)[:batch_size])
         Scan.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
-        return list(Scan.objects.filter(pk__in=ids).order_by(*SCAN_ORDER))
+        return list(Scan.objects.filter(pk__in=ids).select_related("series").order_by(*SCAN_ORDER))
 
 
 def _fail_scan(scan: Scan, reason: str) -> None:
@@ -166,23 +167,30 @@ def complete_analysis(study_id: int) -> Report | None:
         if study.scans.filter(status=ScanStatus.PENDING).exists():
             return None
         report = open_report(study)
-        analyses = list(Analysis.objects.filter(scan__study=study, scan__status=ScanStatus.ANALYZED))
-        key = study_finding(analyses)
-        if key is None:
+        analyses = list(Analysis.objects.filter(scan__study=study, scan__status=ScanStatus.ANALYZED)
+                        .select_related("scan"))
+        decided = decide_study(study, analyses, study_finding)
+        key = decided.key
+        if key is None and not decided.label:
             errors = sorted({e for e in study.scans.values_list("error", flat=True) if e})
             _fail_study(study, report, "no image could be analysed" + (": " + "; ".join(errors[:3]) if errors else ""))
             audit(AuditAction.ANALYSIS_FAILED, None, via=Via.WORKER, report=report)
             return report
-        label = Label.NOT_BRAIN_MRI if not (key.in_distribution and key.label != Label.NOT_BRAIN_MRI) else key.label
-        report.label = label
-        report.confidence = key.confidence
-        report.probabilities = key.probabilities
-        report.key_scan_id = key.scan_id
-        report.model_name, report.model_version = key.model_name, key.model_version
+        report.label = decided.label
+        report.confidence = decided.confidence
+        report.probabilities = key.probabilities if key is not None else {}
+        report.key_scan_id = key.scan_id if key is not None else None
+        report.model_name, report.model_version = (key.model_name, key.model_version) if key is not None else ("", "")
+        report.rules_version, report.evidence, report.not_analysed = (decided.rules_version, decided.evidence,
+                                                                     decided.not_analysed)
         report.explanation_requested_at = timezone.now()
         report.save()
         state.sync_study_status(study, report)  # -> explaining
         enqueue(EXPLAIN_REPORT, report.pk)
+        # Imported here: scans.services.detail reuses this module's PNG and JSON helpers.
+        from scans.services.detail import detail_scan_ids, queue_detail
+
+        queue_detail(study.pk, detail_scan_ids(analyses, report))  # low priority; never holds the report
         return report
 
 
@@ -221,7 +229,8 @@ def rerun_analysis(study: Study, user, *, via: Via = Via.ADMIN) -> Study:
         old = list(Analysis.objects.filter(scan__study=study))
         Analysis.objects.filter(pk__in=[a.pk for a in old]).delete()
         transaction.on_commit(lambda: _delete_files(old))
-        state.move_scans(study.scans.all(), ScanStatus.PENDING, **Scan.cleared_analysis())
+        # Scans of a series the rules do not analyse stay skipped: they are never queued.
+        state.move_scans(study.scans.filter(series__analysed=True), ScanStatus.PENDING, **Scan.cleared_analysis())
         reopen_study(study)
         audit(AuditAction.RERUN_ANALYSIS, user, via=via, study=study)
         enqueue(ANALYZE_STUDY, study.pk)
@@ -258,6 +267,10 @@ def mark_failed(scan_or_study, user, reason: str, *, via: Via = Via.ADMIN):
 
 def _mark_scan_failed(scan: Scan, user, reason: str, via: Via) -> Scan:
     with transaction.atomic():
+        study = Study.objects.select_for_update().get(pk=scan.study_id)  # the lock mark_failed takes too
+        report = study.reports.current().first()
+        if report is not None and report.is_signed:
+            raise InvalidState(f"study {study.pk} is signed; its slices are part of the record")
         scan = Scan.objects.select_for_update().get(pk=scan.pk)
         _fail_scan(scan, reason)
         audit(AuditAction.MARK_FAILED, user, via=via, study=scan.study, scan=scan.pk)

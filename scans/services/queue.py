@@ -17,16 +17,20 @@ logger = logging.getLogger(__name__)
 ANALYZE_STUDY = "workers.tasks.analyze_study"
 EXPLAIN_REPORT = "workers.tasks.explain_report"
 FINALIZE_REPORT = "workers.tasks.finalize_report"
+ANALYZE_DETAIL = "workers.tasks.analyze_detail"
 
 _RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 
 
-def send_now(task_name: str, *args) -> bool:
-    """Publish immediately; False (and an error in the log) when the broker is unreachable."""
+def send_now(task_name: str, *args, priority: int | None = None) -> bool:
+    """Publish immediately; False (and an error in the log) when the broker is unreachable.
+
+    ``priority``: the Redis transport's step, 0 (default) served first, 9 last.
+    """
     from brainai_site.celery import app
 
     try:
-        app.send_task(task_name, args=list(args), retry=True, retry_policy=_RETRY_POLICY)
+        app.send_task(task_name, args=list(args), retry=True, retry_policy=_RETRY_POLICY, priority=priority)
     except (BrokerError, OSError) as exc:
         logger.error("broker unreachable, %s%s not queued (%s); `manage.py requeue` will send it",
                      task_name, tuple(args), type(exc).__name__)
@@ -34,6 +38,6 @@ def send_now(task_name: str, *args) -> bool:
     return True
 
 
-def enqueue(task_name: str, *args) -> None:
+def enqueue(task_name: str, *args, priority: int | None = None) -> None:
     """Publish once the current transaction commits (at once outside a transaction)."""
-    transaction.on_commit(partial(send_now, task_name, *args))
+    transaction.on_commit(partial(send_now, task_name, *args, priority=priority))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from scans import snapshot
 from scans.models import AuditAction, Report, ReportStatus, Via
 from scans.permissions import EXPLAIN, REVIEW
 from scans.services import state
@@ -76,16 +77,17 @@ def finalize_report(report_id: int) -> Report | None:
         return state.move_report(report, ReportStatus.AWAITING_REVIEW)
 
 
-def update_review(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL) -> Report:
+def update_review(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL,
+                  ip_address: str | None = None) -> Report:
     """Save the radiologist's findings and impression (before sign-off)."""
     REVIEW.require(user, "edit a report")
     with transaction.atomic():
         report = _locked(report)
-        _save_review(report, user, findings, impression, via)
+        _save_review(report, user, findings, impression, via, ip_address)
     return report
 
 
-def _save_review(report: Report, user, findings: str, impression: str, via: Via) -> None:
+def _save_review(report: Report, user, findings: str, impression: str, via: Via, ip_address: str | None) -> None:
     """update_review on a report the caller has locked."""
     if not report.is_editable:
         raise InvalidState(f"report {report.pk} is {report.get_status_display().lower()}; it cannot be edited")
@@ -94,16 +96,17 @@ def _save_review(report: Report, user, findings: str, impression: str, via: Via)
     report.reviewed_by = user
     report.reviewed_at = timezone.now()
     report.save(update_fields=["findings", "impression", "reviewed_by", "reviewed_at", "updated_at"])
-    audit(AuditAction.UPDATE_REVIEW, user, via=via, report=report)
+    audit(AuditAction.UPDATE_REVIEW, user, via=via, report=report, ip_address=ip_address)
 
 
 def sign_report(report: Report, user, *, findings: str | None = None, impression: str | None = None,
-                via: Via = Via.PORTAL) -> Report:
+                via: Via = Via.PORTAL, ip_address: str | None = None) -> Report:
     """Save the text, then sign. From now on the report is only amended, never edited.
 
     ``findings``/``impression`` are the text as the radiologist last saw it (None: the
     stored one); text that differs from what is stored is saved first, as update_review
-    would, in the same transaction.
+    would, in the same transaction. The signed version stores its snapshot (scans.snapshot)
+    and the snapshot's sha256.
     """
     with transaction.atomic():
         report = _locked(report)
@@ -111,7 +114,7 @@ def sign_report(report: Report, user, *, findings: str | None = None, impression
                 report.impression if impression is None else impression.strip())
         if text != (report.findings, report.impression):
             REVIEW.require(user, "edit a report")
-            _save_review(report, user, *text, via)
+            _save_review(report, user, *text, via, ip_address)
         REVIEW.require(user, "sign a report")
         if not report.is_editable:
             raise InvalidState(f"report {report.pk} is {report.get_status_display().lower()}; only a report awaiting review can be signed")
@@ -119,13 +122,22 @@ def sign_report(report: Report, user, *, findings: str | None = None, impression
         report.signed_by, report.signed_at = user, now
         if report.reviewed_by_id is None:
             report.reviewed_by, report.reviewed_at = user, now
-        state.move_report(report, ReportStatus.SIGNED, also=["signed_by", "signed_at", "reviewed_by", "reviewed_at"])
-        audit(AuditAction.SIGN_REPORT, user, via=via, report=report, version=report.version)
+        report.snapshot = snapshot.build(report, status=ReportStatus.SIGNED)
+        report.snapshot_sha256 = snapshot.digest(report.snapshot)
+        state.move_report(report, ReportStatus.SIGNED, also=["signed_by", "signed_at", "reviewed_by", "reviewed_at",
+                                                             "snapshot", "snapshot_sha256"])
+        audit(AuditAction.SIGN_REPORT, user, via=via, report=report, ip_address=ip_address, version=report.version,
+              sha256=report.snapshot_sha256)
     return report
 
 
-def amend_report(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL) -> Report:
-    """Create a signed amendment: a new current version; the old one is kept unchanged."""
+def amend_report(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL,
+                 ip_address: str | None = None) -> Report:
+    """Create a signed amendment: a new current version; the old one is kept unchanged.
+
+    Its snapshot keeps the signed version's AI part (what was signed, not what the rows
+    hold now) with the amendment's review.
+    """
     REVIEW.require(user, "amend a report")
     with transaction.atomic():
         old = _locked(report)
@@ -145,8 +157,14 @@ def amend_report(report: Report, user, findings: str, impression: str, *, via: V
         new.reviewed_by, new.reviewed_at = user, now
         new.signed_by, new.signed_at = user, now
         new.created_at = now
+        if old.snapshot:
+            new.snapshot = snapshot.amended(old.snapshot, new, status=ReportStatus.AMENDED)
+        else:  # signed before snapshots existed and not backfilled
+            new.snapshot = snapshot.build(new, status=ReportStatus.AMENDED)
+        new.snapshot_sha256 = snapshot.digest(new.snapshot)
         state.move_report(new, ReportStatus.AMENDED)  # inserted: a new version
-        audit(AuditAction.AMEND_REPORT, user, via=via, report=new, previous=old.pk, version=new.version)
+        audit(AuditAction.AMEND_REPORT, user, via=via, report=new, ip_address=ip_address, previous=old.pk,
+              version=new.version, sha256=new.snapshot_sha256)
     return new
 
 

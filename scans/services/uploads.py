@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from scans.models import (
-    AuditAction, Patient, Scan, Series, Study, StudyStatus, Upload, Via,
+    AuditAction, Patient, Scan, ScanStatus, Series, Study, StudyStatus, Upload, Via,
 )
 from scans.services.analysis import open_report, reopen_study
 from scans.services.audit import audit
@@ -24,6 +24,8 @@ from scans.services.images import grey_png
 from scans.services.intake import IncomingFile, PreparedItem, Rejection, read_upload
 from scans.services.model_choice import check_model_name
 from scans.services.queue import ANALYZE_STUDY, enqueue
+from scans.services.selection import decide_upload
+from scans.services.state import move_scans
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +58,42 @@ def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str 
     model = check_model_name(model)
     files = list(files)
     received = read_upload((IncomingFile(getattr(f, "name", ""), f.read()) for f in files), fields)
-    rejected = received.rejected
-    prepared = _not_stored_yet(received.items, rejected)
-    with transaction.atomic():
-        upload = Upload.objects.create(uploaded_by=user if user and user.is_authenticated else None,
-                                       files_received=len(files))
-        studies, accepted = _store(upload, user, prepared, rejected, model)
-        upload.accepted = accepted
-        upload.rejected = [r.as_dict() for r in rejected]
-        upload.save(update_fields=["accepted", "rejected"])
-        audit(AuditAction.UPLOAD, user, via=via, upload=upload.pk, accepted=accepted,
-              rejected=len(rejected), studies=[s.pk for s in studies], model=model)
-        for study in studies:
-            enqueue(ANALYZE_STUDY, study.pk)
+    for attempt in range(_RACE_ATTEMPTS):
+        rejected = list(received.rejected)
+        prepared = _not_stored_yet(received.items, rejected)
+        try:
+            with transaction.atomic():
+                upload, studies, accepted = _store_upload(user, len(files), prepared, rejected, model, via)
+            break
+        except IntegrityError:
+            # A concurrent upload stored the same file, instance, study or patient between
+            # the duplicate check and the insert. Nothing of this try is kept; the next one
+            # sees the other upload's rows and reports its files as duplicates.
+            if attempt == _RACE_ATTEMPTS - 1:
+                raise
+            logger.info("upload raced a concurrent upload; checking for duplicates again")
     logger.info("upload %s: %d files accepted, %d rejected, %d studies",
                 upload.pk, accepted, len(rejected), len(studies))
     return UploadResult(upload, studies, accepted, upload.rejected)
+
+
+_RACE_ATTEMPTS = 3  # a race is lost at most once per conflicting upload that commits first
+
+
+def _store_upload(user, files_received: int, prepared, rejected: list[Rejection], model: str, via: Via):
+    """register_upload's writes, inside the caller's transaction: the Upload row, the scans,
+    the audit event, and the studies' analysis queued on commit."""
+    upload = Upload.objects.create(uploaded_by=user if user and user.is_authenticated else None,
+                                   files_received=files_received)
+    studies, accepted = _store(upload, user, prepared, rejected, model)
+    upload.accepted = accepted
+    upload.rejected = [r.as_dict() for r in rejected]
+    upload.save(update_fields=["accepted", "rejected"])
+    audit(AuditAction.UPLOAD, user, via=via, upload=upload.pk, accepted=accepted,
+          rejected=len(rejected), studies=[s.pk for s in studies], model=model)
+    for study in studies:
+        enqueue(ANALYZE_STUDY, study.pk)
+    return upload, studies, accepted
 
 
 def _not_stored_yet(items: list[PreparedItem], rejected: list[Rejection]) -> list[PreparedItem]:
@@ -100,6 +122,7 @@ def _store(upload, user, prepared: list[PreparedItem], rejected: list[Rejection]
     studies: dict[str, Study] = {}
     refused: dict[str, str] = {}
     series_by_key: dict[str, Series] = {}
+    decisions = decide_upload(prepared)
     next_instance: dict[int, int] = {}
     scans: list[Scan] = []
     accepted = 0
@@ -117,7 +140,7 @@ def _store(upload, user, prepared: list[PreparedItem], rejected: list[Rejection]
                 rejected.append(Rejection(item.name, problem))
                 continue
             studies[item.study_key] = study
-        series = series_by_key.get(item.series_key) or _series_row(item, study)
+        series = series_by_key.get(item.series_key) or _series_row(item, study, *decisions[item.series_key])
         series_by_key[item.series_key] = series
         source_name = _save_source(item)
         for index, frame in enumerate(item.frames):
@@ -128,11 +151,25 @@ def _store(upload, user, prepared: list[PreparedItem], rejected: list[Rejection]
             scans.append(_scan_row(upload, study, series, item, index, frame, source_name, number))
         accepted += 1
     Scan.objects.bulk_create(scans, batch_size=500)
+    for series in series_by_key.values():  # kept, never queued: the reason goes with each scan
+        if not series.analysed:
+            move_scans(Scan.objects.filter(series=series, status=ScanStatus.PENDING), ScanStatus.SKIPPED,
+                       skip_reason=series.decision_reason)
+        elif series.facts.get("step", 1) > 1:
+            _sample(series, series.facts["step"])
     for study in studies.values():
         open_report(study)  # a new study's first version
         if study.status != StudyStatus.ANALYZING:
             reopen_study(study)
     return list(studies.values()), accepted
+
+
+def _sample(series: Series, step: int) -> None:
+    """A thin 3D volume: only every step-th slice (in instance order) goes to the model."""
+    ordered = series.scans.order_by("instance_number", "frame_index", "id").values_list("pk", flat=True)
+    between = [pk for i, pk in enumerate(ordered) if i % step != step // 2]
+    move_scans(Scan.objects.filter(pk__in=between, status=ScanStatus.PENDING), ScanStatus.SKIPPED,
+               skip_reason=f"between the sampled slices of a 3D volume (every {step}th slice is analysed)")
 
 
 def _patient_row(info: dict) -> Patient:
@@ -173,13 +210,17 @@ def _study_row(item: PreparedItem, patient: Patient, user, model: str) -> tuple[
     return study, None
 
 
-def _series_row(item: PreparedItem, study: Study) -> Series:
+def _series_row(item: PreparedItem, study: Study, facts, decision) -> Series:
+    """The series row, with the series rules' decision (recorded again when new images arrive)."""
     series, _ = Series.objects.get_or_create(
         study=study,
         series_instance_uid=item.series["uid"] or _new_uid(),
         defaults={"description": item.series["description"][:200], "number": item.series["number"],
                   "modality": item.series["modality"][:16]},
     )
+    series.analysed, series.decision = decision.analysed, decision.code
+    series.decision_reason, series.facts = decision.reason[:300], {**facts.as_dict(), "step": decision.step}
+    series.save(update_fields=["analysed", "decision", "decision_reason", "facts"])
     return series
 
 

@@ -15,6 +15,7 @@ LABEL_NAMES = {
     "pituitary": "Pituitary tumour",
     "notumor": "No tumour",
     "not_brain_mri": "Not a brain MRI",
+    "indeterminate": "Indeterminate: review",
 }
 POSITIVE_LABELS = frozenset({"glioma", "meningioma", "pituitary"})
 CLASS_ORDER = ("glioma", "meningioma", "pituitary", "notumor")

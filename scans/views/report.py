@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from scans import permissions, selectors, services
+from scans import permissions, selectors, services, snapshot
 from scans.forms import ReviewForm
 from scans.models import Label, ScanStatus, Via
 from scans.views.common import client_ip, clinic_user_required, get_or_404
@@ -19,16 +19,22 @@ def report(request, pk: int):
 
 
 def report_context(user, report, form: ReviewForm | None = None, amend_form: ReviewForm | None = None) -> dict:
-    """Everything the report page (and the print view) shows; scans come prefetched."""
-    slices = list(report.study.scans.all())
+    """Everything the report page (and the print view) shows; scans come prefetched.
+
+    A signed version shows its snapshot (scans.snapshot.apply), not the rows as they are now.
+    """
+    frozen = snapshot.apply(report)
+    slices = frozen if frozen is not None else list(report.study.scans.all())
     initial = {"findings": report.findings, "impression": report.impression}
     return {
         "report": report, "study": report.study, "patient": report.study.patient, "slices": slices,
         "warnings": guard_warnings(report, slices),
+        "snapshot_intact": snapshot.is_intact(report),
         "versions": selectors.report_versions(report).select_related("signed_by"),
         "can_edit": permissions.can_edit(user, report),
         "can_amend": permissions.can_amend(user, report),
         "can_regenerate": permissions.can_regenerate(user, report),
+        "can_request_detail": permissions.EXPLAIN(user) and report.is_current,
         "form": form or ReviewForm(initial=initial),
         "amend_form": amend_form or ReviewForm(initial=initial, prefix="amend"),
     }

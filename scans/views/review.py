@@ -34,7 +34,8 @@ def save_review(request, pk: int):
     if not form.is_valid():
         return _invalid(request, pk, form=form)
     call_service(request, services.update_review, report, request.user, form.cleaned_data["findings"],
-                 form.cleaned_data["impression"], via=Via.PORTAL, success="Review saved (not signed yet).")
+                 form.cleaned_data["impression"], via=Via.PORTAL, ip_address=client_ip(request),
+                 success="Review saved (not signed yet).")
     return redirect("scans:report", pk=pk)
 
 
@@ -47,7 +48,7 @@ def sign(request, pk: int):
     if not form.is_valid():
         return _invalid(request, pk, form=form)
     call_service(request, services.sign_report, report, request.user, findings=form.cleaned_data["findings"],
-                 impression=form.cleaned_data["impression"], via=Via.PORTAL,
+                 impression=form.cleaned_data["impression"], via=Via.PORTAL, ip_address=client_ip(request),
                  success="Report signed. It can no longer be edited; amend it to correct it.")
     return redirect("scans:report", pk=pk)
 
@@ -60,7 +61,7 @@ def amend(request, pk: int):
     if not form.is_valid():
         return _invalid(request, pk, amend_form=form)
     new = call_service(request, services.amend_report, report, request.user, form.cleaned_data["findings"],
-                       form.cleaned_data["impression"], via=Via.PORTAL)
+                       form.cleaned_data["impression"], via=Via.PORTAL, ip_address=client_ip(request))
     if new is None:
         return redirect("scans:report", pk=pk)
     messages.success(request, f"Amendment signed as version {new.version}; "
@@ -74,4 +75,16 @@ def regenerate_explanation(request, pk: int):
     report = get_or_404(_report, pk, "report")
     call_service(request, services.regenerate_explanation, report, request.user, via=Via.PORTAL,
                  success="A new explanation has been requested; the current one stays until it arrives.")
+    return redirect("scans:report", pk=pk)
+
+
+@clinic_user_required
+@require_POST
+def request_detail(request, pk: int):
+    """Queue saliency and the faithfulness check for one slice (``scan``) or every slice."""
+    report = get_or_404(_report, pk, "report")
+    scan = request.POST.get("scan")
+    scan_ids = [scan] if scan and scan.isdigit() else None
+    call_service(request, services.request_detail, report, request.user, scan_ids, via=Via.PORTAL,
+                 success="Saliency and the faithfulness check have been queued; reload the page in a minute.")
     return redirect("scans:report", pk=pk)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,13 @@ def test_a_radiologist_uploads_a_scan_and_signs_its_report(pipeline, live_server
 
     # The report: the slice with its maps, the AI finding, the explanation marked as AI output.
     expect(page.locator("#report-status")).to_have_text("Awaiting review")
+    # Saliency comes from the low-priority detail pass, after the finding: until it is
+    # stored the page says "Saliency not computed"; reload until the map is there.
+    deadline = time.monotonic() + ANALYSIS_TIMEOUT_MS / 1000
+    while page.locator(".slice-images img").count() < 3 and time.monotonic() < deadline:
+        expect(page.locator(".slice-images")).to_contain_text("Saliency not computed")
+        page.wait_for_timeout(500)
+        page.reload()
     page.wait_for_load_state("networkidle")
     sizes = page.eval_on_selector_all(".slice-images img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
     assert len(sizes) == 3 and all(sizes), f"original, Grad-CAM and saliency must all load: {sizes}"

@@ -50,6 +50,13 @@ def test_an_upload_becomes_a_report_awaiting_review(pipeline, fake_gemini, staff
     overlay_url = detail["scans"][0]["overlay_url"]
     assert overlay_url
 
+    # The detail pass follows at low priority: the key slice gets saliency and faithfulness.
+    wait_for(lambda: Analysis.objects.get(scan_id=report.key_scan_id).detail_computed, timeout=300,
+             what="the key slice's detail pass")
+    key_row = next(s for s in token_client(radiologist).get(f"/api/v1/reports/{report.pk}/").json()["scans"]
+                   if s["id"] == report.key_scan_id)
+    assert key_row["detail"] == "computed" and key_row["saliency_url"] and key_row["faithfulness"] is not None
+
     # The heatmap is served to a signed-in user only.
     browser = Client()
     assert browser.get(overlay_url).status_code in (302, 403)

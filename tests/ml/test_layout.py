@@ -19,11 +19,11 @@ LAYERS = (
     ("labels", "errors", "timing"),
     ("io",),
     ("model",),
-    ("data", "guard", "explain"),
+    ("data", "guard", "explain", "study"),
     ("analysis",),
     ("evaluation",),
     ("training",),
-    ("analyze", "train", "evaluate", "recalibrate", "weight_pack", "__init__"),   # the commands
+    ("analyze", "train", "evaluate", "evaluate_studies", "recalibrate", "weight_pack", "__init__"),   # the commands
 )
 LAYER = {part: i for i, parts in enumerate(LAYERS) for part in parts}
 FORBIDDEN = ("django", "scans", "workers", "brainai_site", "llm", "research")

@@ -63,7 +63,7 @@ def test_running_each_task_twice_duplicates_nothing(staff_user):
 
 
 def test_a_multi_frame_dicom_is_analysed_frame_by_frame(staff_user):
-    result = services.register_upload(staff_user, [b.upload("cine.dcm", b.dicom_bytes(frames=3, size=96))], {})
+    result = services.register_upload(staff_user, [b.upload("cine.dcm", b.dicom_bytes(frames=3, size=128))], {})
     study = result.studies[0]
 
     assert _run(tasks.analyze_study, study.pk)["analyzed"] == 3
