@@ -84,6 +84,21 @@ def start_redis(env: dict) -> None:
     _wait_port(port, proc, "redis-server")
 
 
+def start_stack() -> tuple[dict, Path]:
+    """The whole private stack for a bench: a fresh WORK folder, a migrated database, its own
+    redis-server and one worker, with this process's Django pointed at them.
+
+    Returns:
+        The environment (DATABASE_URL, REDIS_URL ...) and the worker's log file.
+    """
+    env = environment()
+    migrate(env)
+    start_redis(env)
+    log = start_worker(env)
+    activate(env)
+    return env, log
+
+
 def start_worker(env: dict) -> Path:
     _start("worker", [PY, "-m", "celery", "-A", "brainai_site", "worker", "-Q", "gpu,llm,default",
                       "--pool", "prefork", "--concurrency", "1", "--without-gossip", "--without-mingle",

@@ -12,7 +12,7 @@ scans.services.register_upload and times, from the moment the upload commits:
 - inside the worker (its log line "stages"): decode, model (Analyzer.analyze), render
   (heatmap/overlay/saliency PNGs) and db (claiming batches, storing analyses and PNG
   files, completing the study);
-- overhead = analysis wall time - decode - model - render: the queue, the task start and
+- overhead = analysis wall time - decode - slice selection - model - render: the queue, the task start and
   every database write; the target is at most 10% of the model time;
 - explanation + finalisation wall time (template provider unless BENCH_LLM_PROVIDER);
 - the detail pass (saliency + faithfulness check of the key slice and the slices that
@@ -144,11 +144,7 @@ def main() -> None:
     parser.add_argument("--model", default="", help="model name (default: the configured default)")
     args = parser.parse_args()
 
-    env = _stack.environment()
-    _stack.migrate(env)
-    _stack.start_redis(env)
-    log = _stack.start_worker(env)
-    _stack.activate(env)
+    env, log = _stack.start_stack()
     from django.conf import settings
     from django.contrib.auth import get_user_model
 
@@ -171,7 +167,7 @@ def main() -> None:
     model_rate = model_only_rate(report.model_name, data[1:])
 
     wall = t_found - t0
-    image_work = stages["decode"] + stages["model"] + stages["render"]
+    image_work = stages["decode"] + stages.get("select", 0.0) + stages["model"] + stages["render"]
     overhead = wall - image_work
     n = stages["analyzed"]
     result = {
@@ -179,7 +175,8 @@ def main() -> None:
         "saliency": settings.BRAINAI_SALIENCY, "model": f"{report.model_name} {report.model_version}",
         "database": env["DATABASE_URL"].split(":", 1)[0], "cpus": os.cpu_count(), "python": platform.python_version(),
         "upload_s": round(upload_s, 3), "analysis_wall_s": round(wall, 3),
-        "decode_s": round(stages["decode"], 3), "model_s": round(stages["model"], 3),
+        "decode_s": round(stages["decode"], 3), "select_s": round(stages.get("select", 0.0), 3),
+        "model_s": round(stages["model"], 3),
         "render_s": round(stages["render"], 3), "db_s": round(stages["db"], 3),
         "overhead_s": round(overhead, 3), "queue_and_task_start_s": round(overhead - stages["db"], 3),
         "overhead_pct_of_model": round(100 * overhead / stages["model"], 2),
@@ -195,10 +192,11 @@ def main() -> None:
         k: env[k] for k in ("DATABASE_URL", "BRAINAI_MEDIA_ROOT", "BRAINAI_VAR_DIR", "REDIS_URL")}}))
     rows = [(f"upload (register_upload, {n} files)", result["upload_s"]),
             ("analysis wall time (commit -> finding)", result["analysis_wall_s"]),
-            ("  decode (in worker)", result["decode_s"]), ("  model (Analyzer.analyze)", result["model_s"]),
+            ("  decode (in worker)", result["decode_s"]), ("  slice selection", result["select_s"]),
+            ("  model (Analyzer.analyze)", result["model_s"]),
             ("  render PNGs", result["render_s"]), ("  db + PNG files", result["db_s"]),
             ("  queue + task start", result["queue_and_task_start_s"]),
-            ("overhead = wall - decode - model - render", result["overhead_s"]),
+            ("overhead = wall - decode - select - model - render", result["overhead_s"]),
             ("explanation + finalisation", result["explain_and_finalize_s"])]
     print(f"pipeline on {n} slices, model {result['model']}, {result['database']}, {result['cpus']} CPUs")
     for name, seconds in rows:

@@ -110,11 +110,7 @@ def main() -> None:
     parser.add_argument("--model", default="", help="model name (default: the configured default)")
     args = parser.parse_args()
     files = build_study()
-    env = _stack.environment()
-    _stack.migrate(env)
-    _stack.start_redis(env)
-    log = _stack.start_worker(env)
-    _stack.activate(env)
+    _env, log = _stack.start_stack()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile

@@ -120,7 +120,9 @@ def decide_series(facts: SeriesFacts, rules: Rules) -> SeriesDecision:
     if facts.modality and modalities and facts.modality.upper() not in modalities:
         return _excluded("modality", f"modality {facts.modality}: the model reads MR only")
     if facts.mosaic:
-        return _excluded("mosaic", "Siemens MOSAIC: tiled fMRI, not one slice")
+        # A MOSAIC tiles every slice of one volume into a single image: fMRI or diffusion.
+        what = "diffusion (DWI)" if "DIFFUSION" in (facts.image_type or []) else "fMRI"
+        return _excluded("mosaic", f"Siemens MOSAIC: tiled {what}, not one slice")
     for token, reason in rules.image_type_exclude:
         if token in (facts.image_type or []):
             return _excluded("image_type", reason)

@@ -21,10 +21,10 @@ def _facts(folder: str) -> SeriesFacts:
     return SeriesFacts.from_metas([read_frames(f.read_bytes())[0].meta for f in files])
 
 
-@pytest.mark.parametrize("folder", ["fmri_mosaic", "dwi_mosaic"])
-def test_a_real_siemens_mosaic_is_never_analysed(folder):
+@pytest.mark.parametrize("folder, what", [("fmri_mosaic", "fMRI"), ("dwi_mosaic", "diffusion (DWI)")])
+def test_a_real_siemens_mosaic_is_never_analysed(folder, what):
     decision = decide_series(_facts(folder), RULES)
-    assert not decision.analysed and decision.reason == "Siemens MOSAIC: tiled fMRI, not one slice"
+    assert not decision.analysed and decision.reason == f"Siemens MOSAIC: tiled {what}, not one slice"
 
 
 def test_a_real_field_map_is_not_analysed_with_its_reason():
@@ -127,7 +127,8 @@ def test_the_evaluation_command_names_every_real_series_it_does_not_analyse(tmp_
     out = tmp_path / "studies.json"
     assert main([str(DEV), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("not analysed — Siemens MOSAIC: tiled fMRI, not one slice") == 2
+    assert printed.count("not analysed — Siemens MOSAIC: tiled fMRI, not one slice") == 1
+    assert printed.count("not analysed — Siemens MOSAIC: tiled diffusion (DWI), not one slice") == 1
     assert "not analysed — field map: not an anatomical image" in printed
     data = __import__("json").loads(out.read_text())
     assert data["model"] is None and data["rules_version"] == RULES.version
