@@ -28,7 +28,7 @@ check: setup
 	$(PY) manage.py check --deploy --fail-level ERROR
 
 test: setup
-	@bash scripts/install-test-tools.sh || echo "warning: chromium or docker-compose could not be installed; their tests will say so"
+	@bash scripts/install-test-tools.sh || echo "warning: a test tool (chromium, docker-compose, orthanc, dicom3tools) could not be installed; its tests will say so"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -11,6 +11,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 
 def _database() -> dict:
@@ -24,7 +25,10 @@ def _broker() -> dict:
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
     client.ping()
-    queues = {q: client.llen(q) for q in ("gpu", "llm", "default")}
+    # kombu keeps one list per priority step ("gpu", then "gpu\x06\x163" ... "gpu\x06\x169");
+    # the detail pass waits at step 9, so counting "gpu" alone would miss it.
+    queues = {q: sum(client.llen(f"{q}{Channel.sep}{step}" if step else q) for step in PRIORITY_STEPS)
+              for q in ("gpu", "llm", "default")}
     return {"ok": True, "queued": queues}
 
 

@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from brainai_site.env import env_bool, env_float, env_int, env_list, env_path, env_str, env_url
+from brainai_site.storage import storages_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("BRAINAI_VAR_DIR", BASE_DIR / "var")
@@ -147,6 +148,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Media is never served by URL prefix: brainai_site.media.serve_media checks the session.
 MEDIA_ROOT = env_path("BRAINAI_MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# BRAINAI_S3_BUCKET set: media on S3 or an S3-compatible store (brainai_site.storage).
+STORAGES = storages_from_env()
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("BRAINAI_UPLOAD_MAX_FILES", 2000, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -165,6 +168,8 @@ if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -216,6 +221,7 @@ CELERY_TASK_ROUTES = {
     "workers.tasks.analyze_detail": {"queue": "gpu"},  # sent at a low priority step (scans.services.detail)
     "workers.tasks.explain_report": {"queue": "llm"},
     "workers.tasks.finalize_report": {"queue": "default"},
+    "workers.tasks.send_results": {"queue": "outbound"},  # results back to the PACS (scans.services.delivery)
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_SEND_EVENTS", False)  # for flower
@@ -232,6 +238,15 @@ BRAINAI_DETAIL_SLICES = env_int("BRAINAI_DETAIL_SLICES", 8, minimum=0)  # slices
 BRAINAI_MAX_ATTEMPTS = env_int("BRAINAI_MAX_ATTEMPTS", 3, minimum=1)
 BRAINAI_ANALYSIS_SOFT_LIMIT_S = env_int("BRAINAI_ANALYSIS_SOFT_LIMIT_S", 1800, minimum=10)
 BRAINAI_LLM_SOFT_LIMIT_S = env_int("BRAINAI_LLM_SOFT_LIMIT_S", 180, minimum=10)
+# The periodic sweep (celery beat -> workers.tasks.sweep_stalled, scans.services.housekeeping):
+# every so often, work the database says is waiting and the broker does not hold is sent again.
+BRAINAI_SWEEP_INTERVAL_S = env_int("BRAINAI_SWEEP_INTERVAL_S", 120, minimum=1)
+# Detail passes are swept for slices analysed this recently only (bounds resending one that cannot run).
+BRAINAI_DETAIL_SWEEP_WINDOW_S = env_int("BRAINAI_DETAIL_SWEEP_WINDOW_S", 3600, minimum=0)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stalled": {"task": "workers.tasks.sweep_stalled", "schedule": float(BRAINAI_SWEEP_INTERVAL_S),
+                      "options": {"queue": "default", "expires": float(BRAINAI_SWEEP_INTERVAL_S)}},
+}
 BRAINAI_LOW_CONFIDENCE = env_float("BRAINAI_LOW_CONFIDENCE", 0.80, minimum=0.0)
 BRAINAI_UPLOAD_MAX_MB = env_int("BRAINAI_UPLOAD_MAX_MB", 1024, minimum=1)
 # Whole request body, checked before it is read (brainai_site.middleware.RequestTooLarge): 413.
@@ -239,6 +254,26 @@ BRAINAI_REQUEST_MAX_MB = env_int("BRAINAI_REQUEST_MAX_MB", BRAINAI_UPLOAD_MAX_MB
 BRAINAI_ZIP_MAX_MEMBERS = env_int("BRAINAI_ZIP_MAX_MEMBERS", 5000, minimum=1)
 BRAINAI_ZIP_MAX_RATIO = env_int("BRAINAI_ZIP_MAX_RATIO", 200, minimum=1)
 BRAINAI_ZIP_MAX_DEPTH = env_int("BRAINAI_ZIP_MAX_DEPTH", 2, minimum=1)  # ZIP levels: 2 = a ZIP in a ZIP
+
+# The DICOM listener (`manage.py dicom_listener`, docs/integration.md "Receiving").
+BRAINAI_DICOM_AE_TITLE = env_str("BRAINAI_DICOM_AE_TITLE", "BRAINAI")
+BRAINAI_DICOM_HOST = env_str("BRAINAI_DICOM_HOST", "127.0.0.1")
+BRAINAI_DICOM_PORT = env_int("BRAINAI_DICOM_PORT", 11112, minimum=0)  # 0 = a free port, printed at start
+# Calling AE titles allowed to send, each optionally bound to an address: "MODALITY1,PACS@10.0.0.5".
+# Empty = nobody: a listener that accepts any sender must be asked for by name ("*").
+BRAINAI_DICOM_ALLOWED = env_list("BRAINAI_DICOM_ALLOWED", []) if env_str("BRAINAI_DICOM_ALLOWED") else []
+BRAINAI_DICOM_STUDY_QUIET_S = env_float("BRAINAI_DICOM_STUDY_QUIET_S", 60.0, minimum=0.0)
+BRAINAI_DICOM_INBOX = env_path("BRAINAI_DICOM_INBOX", VAR_DIR / "dicom-inbox")
+# Below this much free space in the inbox, instances are refused with 0xA700 (the sender retries).
+BRAINAI_DICOM_MIN_FREE_MB = env_int("BRAINAI_DICOM_MIN_FREE_MB", 200, minimum=0)
+if len(BRAINAI_DICOM_AE_TITLE) > 16 or not BRAINAI_DICOM_AE_TITLE.strip():
+    raise ImproperlyConfigured("BRAINAI_DICOM_AE_TITLE must be 1 to 16 characters")
+
+# Results back to the PACS (docs/integration.md "Sending results back"): attempts per study and
+# destination (all files together), the first retry's delay (doubling after), and the time limit of one send.
+BRAINAI_DELIVERY_MAX_ATTEMPTS = env_int("BRAINAI_DELIVERY_MAX_ATTEMPTS", 3, minimum=1)
+BRAINAI_DELIVERY_RETRY_S = env_float("BRAINAI_DELIVERY_RETRY_S", 30.0, minimum=0.0)
+BRAINAI_DELIVERY_TIMEOUT_S = env_float("BRAINAI_DELIVERY_TIMEOUT_S", 30.0, minimum=1.0)
 
 # LLM explanations: llm.LLMConfig checks its variables (BRAINAI_LLM_PROVIDER, GEMINI_API_KEY, ...).
 try:

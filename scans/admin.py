@@ -1,7 +1,9 @@
 """Django admin: browse everything, change nothing directly.
 
 Rows are read-only here; the actions (re-run analysis, regenerate explanation, mark
-failed) call the same scans.services verbs as the portal and the API.
+failed, send results again) call the same scans.services verbs as the portal and the API.
+The one exception is configuration, not patient data: the result destinations
+(Destination) are added and edited here.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
 
 from scans import services
-from scans.models import Analysis, AuditAction, AuditEvent, Patient, Report, Scan, Series, Study, Upload, Via
+from scans.models import (
+    Analysis, AuditAction, AuditEvent, Delivery, Destination, Patient, Report, Scan, Series, Study, Upload, Via,
+)
 from scans.views.common import client_ip
 
 
@@ -79,20 +83,25 @@ class PatientAdmin(ReadOnlyAdmin):
     list_filter = ["sex"]
 
 
-class ScanInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under their parent, none added, changed or deleted here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ScanInline(ReadOnlyInline):
     model = Scan
     fields = ["thumbnail", "instance_number", "frame_index", "status", "attempts", "error"]
     readonly_fields = fields
-    extra = 0
     show_change_link = True
-    can_delete = False
 
     @admin.display(description="image")
     def thumbnail(self, scan):
         return _thumb(scan.image)
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Study)
@@ -198,6 +207,12 @@ class AnalysisAdmin(ReadOnlyAdmin):
         return _thumb(analysis.heatmap, 256)
 
 
+class DeliveryInline(ReadOnlyInline):
+    model = Delivery
+    fields = ["destination", "verified", "status", "attempts", "reason", "sent_at"]
+    readonly_fields = fields
+
+
 @admin.register(Report)
 class ReportAdmin(AuditedPageAdmin):
     list_display = ["id", "study", "version", "is_current", "status", "label", "confidence", "signed_by", "created_at"]
@@ -207,6 +222,7 @@ class ReportAdmin(AuditedPageAdmin):
     readonly_fields = ["key_overlay"]
     actions = ["rerun_analysis", "regenerate_explanation", "mark_failed"]
     action_form = ReasonActionForm
+    inlines = [DeliveryInline]  # what was sent back to the PACS, and what failed
 
     def record(self, request, report):
         services.record_view(report, request.user, via=Via.ADMIN, ip_address=client_ip(request))
@@ -229,6 +245,35 @@ class ReportAdmin(AuditedPageAdmin):
     def mark_failed(self, request, queryset):
         _run(self, request, queryset, lambda r: services.mark_failed(r.study, request.user, _reason(request), via=Via.ADMIN),
              "Marked failed")
+
+
+@admin.register(Destination)
+class DestinationAdmin(admin.ModelAdmin):
+    """Where results go back to, and the rule of what to send when (editable: configuration)."""
+
+    list_display = ["name", "kind", "enabled", "ae_title", "host", "port", "url",
+                    "send_preliminary", "send_signed", "send_overlays"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "ae_title", "host", "url"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "enabled"]}),
+        ("DICOM C-STORE", {"fields": ["ae_title", "host", "port"]}),
+        ("DICOMweb STOW-RS", {"fields": ["url", "username", "password", "token"]}),
+        ("What to send when", {"fields": ["send_preliminary", "send_signed", "send_overlays"]}),
+    ]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "report", "destination", "verified", "status", "attempts", "reason", "sent_at", "updated_at"]
+    list_filter = ["status", "destination", "verified"]
+    search_fields = ["destination__name", "reason"]
+    list_select_related = ["report", "destination"]
+    actions = ["retry"]
+
+    @admin.action(description="Send again (fresh attempts)")
+    def retry(self, request, queryset):
+        _run(self, request, queryset, lambda d: services.retry_delivery(d, request.user, via=Via.ADMIN), "Queued again")
 
 
 @admin.register(Upload)

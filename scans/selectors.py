@@ -104,6 +104,20 @@ def studies() -> QuerySet[Study]:
             .order_by("-created_at", "-id"))
 
 
+def dicomweb_studies(*, patient_id: str | None = None, study_uid: str | None = None) -> QuerySet[Study]:
+    """The studies a QIDO-RS search matches (exact PatientID / StudyInstanceUID), with the
+    counts its answer carries (``n_series``, ``n_instances``)."""
+    from django.db.models import Count
+
+    rows = Study.objects.select_related("patient").annotate(
+        n_series=Count("series", distinct=True), n_instances=Count("scans__sop_instance_uid", distinct=True))
+    if patient_id:
+        rows = rows.filter(patient__patient_id=patient_id)
+    if study_uid:
+        rows = rows.filter(study_instance_uid=study_uid)
+    return rows.order_by("-created_at", "-id")
+
+
 def study_detail(study_id: int) -> Study:
     """Raises Study.DoesNotExist."""
     scans = Prefetch("scans", queryset=Scan.objects.select_related("analysis", "series").order_by(

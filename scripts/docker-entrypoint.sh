@@ -14,6 +14,14 @@ case "${1:-web}" in
     # Explanations wait on the network, so several at once; also the default queue.
     exec celery -A brainai_site worker -Q llm,default --pool prefork \
       --concurrency "${LLM_CONCURRENCY:-4}" -n llm@%h --loglevel INFO ;;
+  worker-outbound)
+    # Results back to the PACS (workers.tasks.send_results): waits on the network, never on the GPU.
+    exec celery -A brainai_site worker -Q outbound --pool prefork \
+      --concurrency "${OUTBOUND_CONCURRENCY:-2}" -n outbound@%h --loglevel INFO ;;
+  beat)
+    # The periodic sweep (workers.tasks.sweep_stalled): one beat per deployment; a lock
+    # in Redis keeps a second one from sending twice.
+    exec celery -A brainai_site beat --schedule /tmp/celerybeat-schedule --loglevel INFO ;;
   migrate)
     exec python manage.py migrate --noinput ;;
   manage)

@@ -2,8 +2,9 @@
 
 Starts a Redis server of its own (unless REDIS_URL is set), migrates the database,
 creates a first admin (once), then starts a Celery worker on all
-queues and the Django server on 127.0.0.1:$PORT (default 8000); prints the URL; stops
-all three on Ctrl-C, or when any one of them exits.
+queues (with celery beat embedded, for the periodic sweep) and the Django server on 127.0.0.1:$PORT (default 8000), and
+the DICOM listener (`manage.py dicom_listener`, AE title and port printed; 11112 when free, else
+any free port); prints the URLs; stops them all on Ctrl-C, or when any one of them exits.
 """
 from __future__ import annotations
 
@@ -74,14 +75,23 @@ def main() -> int:
             return done.returncode
     worker_log = open(VAR / "worker.log", "ab")
     procs.append(("worker", subprocess.Popen(
-        [PY, "-m", "celery", "-A", "brainai_site", "worker", "-Q", "gpu,llm,default",
-         "--concurrency", env.get("BRAINAI_WORKER_CONCURRENCY", "2"), "-n", "embedded@%h", "--loglevel", "INFO"],
+        [PY, "-m", "celery", "-A", "brainai_site", "worker", "-Q", "gpu,llm,default,outbound",
+         "--concurrency", env.get("BRAINAI_WORKER_CONCURRENCY", "2"), "-n", "embedded@%h", "--loglevel", "INFO",
+         # -B: celery beat inside the worker, for the periodic sweep of lost work (one machine, one beat).
+         "-B", "--schedule", str(VAR / "celerybeat-schedule")],
         cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)))
     procs.append(("web", subprocess.Popen(
         [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload", "--skip-checks"], cwd=ROOT, env=env)))
+    dicom_port = _free_port(int(env.get("BRAINAI_DICOM_PORT") or 11112))
+    dicom_ae = env.get("BRAINAI_DICOM_AE_TITLE") or "BRAINAI"
+    env.setdefault("BRAINAI_DICOM_ALLOWED", "*")  # one machine, loopback only: any sender on it
+    procs.append(("dicom", subprocess.Popen(
+        [PY, "manage.py", "dicom_listener", "--host", "127.0.0.1", "--port", str(dicom_port), "--ae-title", dicom_ae],
+        cwd=ROOT, env=env, stdout=open(VAR / "dicom.log", "ab"), stderr=subprocess.STDOUT)))
     password_file = VAR / "admin-password.txt"
     print(f"\n  BrainAI is starting at  http://127.0.0.1:{port}/   (admin: http://127.0.0.1:{port}/admin/)")
     print(f"  Sign in as 'admin' with the password in {password_file}")
+    print(f"  DICOM listener: AE title {dicom_ae} on 127.0.0.1:{dicom_port} (log {VAR / 'dicom.log'})")
     print(f"  Broker {env['REDIS_URL']}; worker log {VAR / 'worker.log'}. Ctrl-C stops everything.")
     print("  Decision support only: not for diagnostic use.\n", flush=True)
     stopping = False

@@ -99,8 +99,11 @@ def brain_class_folders(root: Path, n: int = 1) -> Path:
 def dicom_bytes(*, patient_id="P-DCM-1", patient_name="Test^Person", study_uid="1.2.826.0.1.3680043.8.498.1",
                 series_uid="1.2.826.0.1.3680043.8.498.1.1", sop_uid="1.2.826.0.1.3680043.8.498.1.1.1",
                 instance_number=1, frames: int = 1, size: int = 128, seed: int = 0,
-                birth_date: date | None = date(1970, 1, 2), sex="F") -> bytes:
-    """A small MR Image Storage file (uint16, MONOCHROME2), multi-frame when frames > 1."""
+                birth_date: date | None = date(1970, 1, 2), sex="F", pixels: np.ndarray | None = None) -> bytes:
+    """A small MR Image Storage file (uint16, MONOCHROME2), multi-frame when frames > 1.
+
+    ``pixels``: one (h, w) uint8 slice to store instead of the phantom (``frames`` must be 1).
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -126,11 +129,14 @@ def dicom_bytes(*, patient_id="P-DCM-1", patient_name="Test^Person", study_uid="
     ds.SeriesDescription = "T1 post"
     ds.InstanceNumber = instance_number
     ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    if pixels is not None:
+        size = pixels.shape[0]
     ds.Rows = ds.Columns = size
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    stack = np.stack([phantom(size, seed + i).astype(np.uint16) * 16 for i in range(frames)])
+    slices = [pixels] if pixels is not None else [phantom(size, seed + i) for i in range(frames)]
+    stack = np.stack([s.astype(np.uint16) * 16 for s in slices])
     if frames > 1:
         ds.NumberOfFrames = frames
         ds.PixelData = stack.tobytes()
@@ -139,6 +145,19 @@ def dicom_bytes(*, patient_id="P-DCM-1", patient_name="Test^Person", study_uid="
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
+
+
+def mr_study(n: int = 4, *, label: str = "glioma", start: int = 0, size: int = 160, patient_id: str = "P-DCM-NET",
+             study_uid: str = "1.2.826.0.1.3680043.8.498.77") -> list[bytes]:
+    """``n`` MR Image Storage files of one series, from real slices of the dataset (phantoms
+    without it), resized to ``size`` px square: a small study to send over DICOM."""
+    slices = []
+    for data in brain_jpegs(n, label, start):
+        grey = Image.open(io.BytesIO(data)).convert("L").resize((size, size))
+        slices.append(np.asarray(grey, dtype=np.uint8))
+    return [dicom_bytes(patient_id=patient_id, study_uid=study_uid, series_uid=f"{study_uid}.1",
+                        sop_uid=f"{study_uid}.1.{i + 1}", instance_number=i + 1, pixels=pixels)
+            for i, pixels in enumerate(slices)]
 
 
 def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:

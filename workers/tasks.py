@@ -2,6 +2,7 @@
 
     analyze_study (queue gpu) -> explain_report (queue llm) -> finalize_report (default)
                               -> analyze_detail (queue gpu, low priority): saliency + faithfulness
+    send_results (queue outbound): the SR and overlays to a PACS (scans.services.delivery)
 
 Each step is queued by a scans.services verb on commit. Delivery is at-least-once
 (acks_late + reject_on_worker_lost); the attempts counters in the database stop a poison
@@ -22,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from ml.errors import ModelNotFoundError
 from ml.timing import StageTimer
 from scans import services
-from scans.models import Study, Via
+from scans.models import DeliveryStatus, Study, Via
 from workers import findings, pipeline, runtime
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,28 @@ def finalize_report(self, report_id: int) -> dict:
     """processing -> awaiting_review."""
     report = services.finalize_report(report_id)
     return {"report": report_id, "finalized": report is not None}
+
+
+@shared_task(name="workers.tasks.sweep_stalled", ignore_result=True)
+def sweep_stalled() -> dict | None:
+    """Celery beat's periodic sweep: send again what the database says is waiting and
+    the broker lost (restart, FLUSHALL, a send that failed). One sweeper at a time."""
+    counts = services.sweep()
+    if counts and any(v for k, v in counts.items() if k != "present"):
+        logger.warning("sweep requeued lost work: %s", counts)
+    return counts
+
+
+@shared_task(bind=True, name="workers.tasks.send_results", soft_time_limit=600, time_limit=660, **_COMMON)
+def send_results(self, delivery_id: int) -> dict:
+    """One attempt to send a report version's SR (and overlays) to one destination; tried
+    again later while attempts remain (counted in the database, per study and destination)."""
+    delivery = services.send_delivery(delivery_id)
+    if delivery is None:
+        return {"delivery": delivery_id, "skipped": "nothing to send"}
+    if delivery.status == DeliveryStatus.PENDING:
+        raise self.retry(countdown=services.retry_delay(delivery), max_retries=None)
+    return {"delivery": delivery_id, "status": delivery.status, "attempts": delivery.attempts}
 
 
 @worker_process_init.connect

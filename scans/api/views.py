@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from axes.handlers.proxy import AxesProxyHandler
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from scans import selectors, services, snapshot
+from scans import fhir, selectors, services, snapshot
 from scans.api.filters import ReportFilter, StudyFilter
 from scans.api.permissions import IsClinicUser, IsRadiologist
 from scans.api.serializers import (
@@ -29,6 +29,13 @@ from scans.views.common import client_ip
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_code = "conflict"
+
+
+class InsufficientStorage(APIException):
+    """507: the media storage refused a write; nothing of the request was recorded."""
+
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_code = "insufficient_storage"
 
 
 class Pagination(PageNumberPagination):
@@ -68,8 +75,11 @@ class UploadView(APIView):
         form = UploadRequestSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
         form.is_valid(raise_exception=True)
         fields = {k: v for k, v in form.validated_data.items() if k not in ("files", "model")}
-        result = services.register_upload(request.user, form.validated_data["files"], fields, via=Via.API,
-                                          model=form.validated_data.get("model"))
+        try:
+            result = services.register_upload(request.user, form.validated_data["files"], fields, via=Via.API,
+                                              model=form.validated_data.get("model"))
+        except services.StorageUnavailable as exc:
+            raise InsufficientStorage(str(exc)) from None
         return Response(_upload_body(request, result.upload, result.studies), status=status.HTTP_202_ACCEPTED)
 
 
@@ -162,6 +172,16 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise Http404("this version is not signed; it has no snapshot")
         services.record_view(report, request.user, via=Via.API, ip_address=client_ip(request))
         return HttpResponse(snapshot.canonical(report.snapshot), content_type="application/json")
+
+    @extend_schema(responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT},
+                   description="The report version as a FHIR R4 DiagnosticReport with its Observations "
+                               "(docs/integration.md, \"FHIR\"): preliminary before sign-off, final, amended.")
+    @action(detail=True, methods=["get"])
+    def fhir(self, request, pk=None):
+        """FHIR R4 DiagnosticReport of this version; a read of the report (audited)."""
+        report = self._report(pk)
+        services.record_view(report, request.user, via=Via.API, ip_address=client_ip(request))
+        return JsonResponse(fhir.diagnostic_report(report), content_type="application/fhir+json")
 
     @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])

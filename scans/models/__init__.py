@@ -15,10 +15,13 @@ from scans.models.choices import (
 from scans.models.clinical import (
     PROGRESS_ANNOTATIONS, STUDY_PROGRESS_ANNOTATIONS, Patient, Progress, Scan, Series, Study, Upload,
 )
+from scans.models.delivery import DELIVERY_TRANSITIONS, Delivery, DeliveryStatus, Destination, DestinationKind
+from scans.models.inbox import DicomInstance
 from scans.models.results import Analysis, Report
 
 __all__ = [
-    "Analysis", "AuditAction", "AuditEvent", "Label", "PROGRESS_ANNOTATIONS", "Patient", "Progress",
+    "DELIVERY_TRANSITIONS", "Delivery", "DeliveryStatus", "Destination", "DestinationKind",
+    "Analysis", "AuditAction", "AuditEvent", "DicomInstance", "Label", "PROGRESS_ANNOTATIONS", "Patient", "Progress",
     "REPORT_TRANSITIONS", "Report", "ReportStatus", "SCAN_TRANSITIONS", "STUDY_STATUS_OF_REPORT", "STUDY_PROGRESS_ANNOTATIONS", "Scan", "ScanStatus", "Series", "Study", "StudyStatus", "TUMOUR_LABELS",
     "Upload", "Via",
 ]

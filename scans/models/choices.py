@@ -81,6 +81,7 @@ class AuditAction(models.TextChoices):
     RERUN_ANALYSIS = "rerun_analysis", "Re-ran analysis"
     MARK_FAILED = "mark_failed", "Marked failed"
     ANALYSIS_FAILED = "analysis_failed", "Analysis failed"  # the pipeline gave up
+    RETRY_DELIVERY = "retry_delivery", "Retried sending results"  # an admin sent a delivery again
 
 
 class Via(models.TextChoices):
@@ -89,3 +90,5 @@ class Via(models.TextChoices):
     ADMIN = "admin", "Admin"
     WORKER = "worker", "Worker"
     COMMAND = "command", "Command line"
+    DICOM = "dicom", "DICOM (C-STORE)"  # the DICOM listener
+    DICOMWEB = "dicomweb", "DICOMweb (STOW-RS)"

@@ -7,9 +7,10 @@ from scans.services.analysis import (
     rerun_analysis,
 )
 from scans.services.audit import audit, record_read, record_view
+from scans.services.delivery import queue_deliveries, retry_delay, retry_delivery, send_delivery
 from scans.services.detail import pending_detail, record_detail, request_detail
-from scans.services.housekeeping import requeue_stalled
-from scans.services.errors import InvalidState, PermissionDenied, ServiceError
+from scans.services.housekeeping import requeue_stalled, sweep
+from scans.services.errors import InvalidState, PermissionDenied, ServiceError, StorageUnavailable
 from scans.services.reports import (
     amend_report, count_explanation_attempt, explanation_due, finalize_report, record_explanation,
     regenerate_explanation, sign_report, update_review,
@@ -19,10 +20,12 @@ from scans.services.uploads import UploadResult, register_upload
 from scans.services.finding import record_skipped
 
 __all__ = [
-    "InvalidState", "PermissionDenied", "ScanResult", "ServiceError", "UnknownModel", "UploadResult",
+    "InvalidState", "PermissionDenied", "ScanResult", "ServiceError", "StorageUnavailable", "UnknownModel",
+    "UploadResult",
     "amend_report", "audit", "available_models", "check_model_name", "claim_batch", "complete_analysis",
     "count_explanation_attempt", "default_model", "explanation_due", "finalize_report", "mark_failed",
-    "pending_detail", "record_detail", "request_detail",
+    "pending_detail", "queue_deliveries", "record_detail", "request_detail", "retry_delay", "retry_delivery",
+    "send_delivery",
     "record_analyses", "record_skipped", "record_explanation", "record_read", "record_scan_error", "record_view", "regenerate_explanation",
-    "register_upload", "requeue_stalled", "rerun_analysis", "sign_report", "update_review",
+    "register_upload", "requeue_stalled", "rerun_analysis", "sign_report", "sweep", "update_review",
 ]

@@ -10,4 +10,9 @@ class InvalidState(ServiceError):
     """The object's status does not allow this (e.g. editing a signed report)."""
 
 
-__all__ = ["InvalidState", "PermissionDenied", "ServiceError"]
+class StorageUnavailable(ServiceError):
+    """The media storage refused a write (disk full, read-only, object store down); nothing
+    of the request was recorded."""
+
+
+__all__ = ["InvalidState", "PermissionDenied", "ServiceError", "StorageUnavailable"]

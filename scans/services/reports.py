@@ -9,6 +9,7 @@ from scans.models import AuditAction, Report, ReportStatus, Via
 from scans.permissions import EXPLAIN, REVIEW
 from scans.services import state
 from scans.services.audit import audit
+from scans.services.delivery import queue_deliveries
 from scans.services.errors import InvalidState
 from scans.services.queue import EXPLAIN_REPORT, FINALIZE_REPORT, enqueue
 
@@ -74,7 +75,9 @@ def finalize_report(report_id: int) -> Report | None:
             return None
         if report.explanation_generated_at is None:
             return None
-        return state.move_report(report, ReportStatus.AWAITING_REVIEW)
+        state.move_report(report, ReportStatus.AWAITING_REVIEW)
+        queue_deliveries(report)  # the unverified SR, to destinations that want it
+        return report
 
 
 def update_review(report: Report, user, findings: str, impression: str, *, via: Via = Via.PORTAL,
@@ -128,6 +131,7 @@ def sign_report(report: Report, user, *, findings: str | None = None, impression
                                                              "snapshot", "snapshot_sha256"])
         audit(AuditAction.SIGN_REPORT, user, via=via, report=report, ip_address=ip_address, version=report.version,
               sha256=report.snapshot_sha256)
+        queue_deliveries(report)  # the verified SR
     return report
 
 
@@ -165,6 +169,7 @@ def amend_report(report: Report, user, findings: str, impression: str, *, via: V
         state.move_report(new, ReportStatus.AMENDED)  # inserted: a new version
         audit(AuditAction.AMEND_REPORT, user, via=via, report=new, ip_address=ip_address, previous=old.pk,
               version=new.version, sha256=new.snapshot_sha256)
+        queue_deliveries(new)  # a new verified SR that replaces the last one sent
     return new
 
 

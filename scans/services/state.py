@@ -3,6 +3,7 @@
     move_scans         Scan.status    along SCAN_TRANSITIONS
     move_report        Report.status  along REPORT_TRANSITIONS
     sync_study_status  Study.status   derived from the current report (Study.derived_status)
+    move_delivery      Delivery.status along DELIVERY_TRANSITIONS (sending results back)
 
 The tables live in scans.models.choices. Every other module calls these; the test
 tests/scans/test_state_writers.py fails when a status is written anywhere else.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from scans.models import REPORT_TRANSITIONS, SCAN_TRANSITIONS, Report, Scan, Study
+from scans.models import DELIVERY_TRANSITIONS, REPORT_TRANSITIONS, SCAN_TRANSITIONS, Delivery, Report, Scan, Study
 from scans.services.errors import InvalidState
 
 
@@ -66,3 +67,15 @@ def sync_study_status(study: Study, report: Report | None = None) -> str:
         study.status = status
         study.save(update_fields=["status", "updated_at"])
     return status
+
+
+def move_delivery(delivery: Delivery, to: str, **values) -> bool:
+    """Move a delivery (locked by the caller) to status ``to`` with ``values``; False (and
+    nothing written) when DELIVERY_TRANSITIONS has no such move."""
+    if to not in DELIVERY_TRANSITIONS[delivery.status]:
+        return False
+    delivery.status = to
+    for name, value in values.items():
+        setattr(delivery, name, value)
+    delivery.save(update_fields=["status", "updated_at", *values])
+    return True

@@ -20,6 +20,7 @@ from scans.models import (
 )
 from scans.services.analysis import open_report, reopen_study
 from scans.services.audit import audit
+from scans.services.errors import StorageUnavailable
 from scans.services.images import grey_png
 from scans.services.intake import IncomingFile, PreparedItem, Rejection, read_upload
 from scans.services.model_choice import check_model_name
@@ -65,6 +66,13 @@ def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str 
             with transaction.atomic():
                 upload, studies, accepted = _store_upload(user, len(files), prepared, rejected, model, via)
             break
+        except OSError as exc:
+            # The rows roll back; files written whole stay (content-addressed: the next
+            # upload of the same file reuses them) and a half-written one was removed.
+            logger.error("upload not stored: the media storage refused a write (%s)", type(exc).__name__)
+            raise StorageUnavailable(f"the upload was not stored: the media storage refused a write "
+                                     f"({exc.strerror or type(exc).__name__}); nothing was recorded, "
+                                     f"send it again once an administrator has freed space") from exc
         except IntegrityError:
             # A concurrent upload stored the same file, instance, study or patient between
             # the duplicate check and the insert. Nothing of this try is kept; the next one
@@ -227,16 +235,30 @@ def _series_row(item: PreparedItem, study: Study, facts, decision) -> Series:
 def _save_source(item: PreparedItem) -> str:
     ext = ".dcm" if item.is_dicom else {"JPEG": ".jpg", "PNG": ".png"}.get(item.frames[0].meta.get("format"), ".img")
     name = f"sources/{item.sha256[:2]}/{item.sha256}{ext}"
-    if not default_storage.exists(name):
-        name = default_storage.save(name, ContentFile(item.data))
-    return name
+    return _save_whole(name, item.data)
+
+
+def _save_whole(name: str, data: bytes) -> str:
+    """Save under a content-addressed ``name`` unless it is there already. A write that
+    fails leaves no half file behind: a later upload of the same content would take a
+    file that exists for a complete one."""
+    if default_storage.exists(name):
+        return name
+    try:
+        return default_storage.save(name, ContentFile(data))
+    except OSError:
+        try:
+            if default_storage.exists(name):
+                default_storage.delete(name)
+        except OSError:
+            logger.error("a half-written media file could not be removed: %s", name)
+        raise
 
 
 def _scan_row(upload, study, series, item: PreparedItem, index: int, frame, source_name: str, number) -> Scan:
     meta = frame.meta
     preview = f"previews/{item.sha256[:2]}/{item.sha256}-{index}.png"
-    if not default_storage.exists(preview):
-        preview = default_storage.save(preview, ContentFile(grey_png(frame.pixels)))
+    preview = _save_whole(preview, grey_png(frame.pixels)) if not default_storage.exists(preview) else preview
     orientation = meta.get("image_orientation_patient")
     return Scan(
         study=study, series=series, upload=upload, source=source_name, image=preview,

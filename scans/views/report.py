@@ -31,6 +31,7 @@ def report_context(user, report, form: ReviewForm | None = None, amend_form: Rev
         "warnings": guard_warnings(report, slices),
         "snapshot_intact": snapshot.is_intact(report),
         "versions": selectors.report_versions(report).select_related("signed_by"),
+        "deliveries": report.deliveries.select_related("destination").order_by("created_at"),
         "can_edit": permissions.can_edit(user, report),
         "can_amend": permissions.can_amend(user, report),
         "can_regenerate": permissions.can_regenerate(user, report),

