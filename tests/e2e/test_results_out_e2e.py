@@ -41,7 +41,8 @@ def test_the_sr_goes_back_on_review_and_again_on_sign_off(pipeline, staff_user, 
 
     wait_for(lambda: len(_srs(orthanc)) == 1, timeout=300, what="the unverified SR in the PACS")
     report = Report.objects.current().get(study__study_instance_uid=STUDY_UID)
-    assert report.deliveries.get().status == DeliveryStatus.SENT
+    # The worker records the send after the PACS has answered: wait for the row, not only the file.
+    wait_for(lambda: report.deliveries.get().status == DeliveryStatus.SENT, timeout=60, what="the send recorded")
     assert _srs(orthanc)[0].VerificationFlag == "UNVERIFIED"
 
     signed = token_client(radiologist).post(f"/api/v1/reports/{report.pk}/sign/", {}, format="json")
@@ -50,4 +51,5 @@ def test_the_sr_goes_back_on_review_and_again_on_sign_off(pipeline, staff_user, 
     wait_for(lambda: len(_srs(orthanc)) == 2, timeout=120, what="the verified SR in the PACS")
     flags = sorted(ds.VerificationFlag for ds in _srs(orthanc))
     assert flags == ["UNVERIFIED", "VERIFIED"]
-    assert {d.status for d in report.deliveries.all()} == {DeliveryStatus.SENT}
+    wait_for(lambda: {d.status for d in report.deliveries.all()} == {DeliveryStatus.SENT}, timeout=60,
+             what="both sends recorded")
