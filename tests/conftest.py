@@ -82,3 +82,18 @@ def radiologist_api(radiologist):
 def ready_report(staff_user):
     """A report awaiting review (2 slices, AI finding glioma), reached through the services."""
     return b.ready_report(staff_user)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Capture what would be published (Celery's client, not our code, is replaced).
+
+    A test that commits rows and drives the pipeline by hand (tests.builders) uses it too:
+    the e2e tests' worker stays alive for the rest of the session, and would otherwise
+    analyse the same study at the same time.
+    """
+    from brainai_site.celery import app
+
+    calls = []
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: calls.append((name, tuple(args or ()))))
+    return calls

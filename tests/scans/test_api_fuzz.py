@@ -17,7 +17,8 @@ from schemathesis.transport.requests import REQUESTS_TRANSPORT
 
 from tests import builders as b
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# `sent`: no task reaches a worker left running by the e2e tests (tests/conftest.py).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
 
 EXAMPLES_PER_OPERATION = 6
 PATIENT_ID, PATIENT_NAME = "FUZZ-PATIENT-4711", "Fuzz^Patient"

@@ -22,7 +22,8 @@ from django.db import connection
 
 from scans.models import Report
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# `sent`: no task reaches a worker left running by the e2e tests (tests/conftest.py).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
 
 ROOT = Path(__file__).resolve().parents[2]
 # Read in the restored site by a fresh process: the report as stored, and the media files.

@@ -19,7 +19,8 @@ from scans.models import DicomInstance, Scan, Study, Upload, Via
 from scans.services import dicom_inbox
 from tests import builders as b
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# `sent`: no task reaches a worker left running by the e2e tests (tests/conftest.py).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("sent")]
 
 STUDY = "1.2.826.0.1.3680043.8.498.90"
 

@@ -6,20 +6,11 @@ import logging
 import pytest
 from django.core.management import call_command
 
-from brainai_site.celery import app
 from scans import services
 from tests.broker import broker_at, free_port
 from tests import builders as b
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """Capture what would be published (Celery's client, not our code, is replaced)."""
-    calls = []
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, **kw: calls.append((name, tuple(args or ()))))
-    return calls
 
 
 def test_each_kind_of_waiting_work_is_sent_again(staff_user, sent):
