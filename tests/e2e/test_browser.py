@@ -30,18 +30,18 @@ ANALYSIS_TIMEOUT_MS = 300_000  # model load + one slice + the explanation, on 2 
 
 
 def _chromium() -> str:
-    """Debian's chromium; installed with scripts/install-test-tools.sh when missing, else skip."""
+    """Debian's chromium; installed with scripts/install-test-tools.sh when missing, else the test fails."""
     if not Path(CHROMIUM).exists():
         subprocess.run(["bash", str(ROOT / "scripts" / "install-test-tools.sh")], check=False,
                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=900)
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is absent and scripts/install-test-tools.sh could not install it")
+        pytest.fail(f"{CHROMIUM} is absent and scripts/install-test-tools.sh could not install it")
     return CHROMIUM
 
 
 @pytest.fixture
 def browser_page(live_server, monkeypatch):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # requirements-dev.txt
     executable = _chromium()
     # Playwright's sync API runs an event loop in this thread; the test's own ORM checks
     # are still plain synchronous code (Django's documented escape hatch for this case).

@@ -2,12 +2,10 @@
 of float32: the shipped `cnn` on real dataset slices, one Analyzer of each in a child
 process with ``KERAS_BACKEND=jax`` (a process has one Keras backend), on this CPU.
 
-JAX is not a requirement of the project: without it this test is skipped, as in
-tests/ml/test_fused_jax.py.
+JAX comes with requirements-dev.txt (the GPU workers' backend): without it this test fails.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -52,8 +50,6 @@ print(json.dumps(out))
 def runs(tmp_path_factory):
     from ml.io.read import read_frames
 
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed: the Keras JAX backend cannot be tested here")
     data = [j for c in CLASSES for j in b.brain_jpegs(2, c, 40)]
     images = {str(i): read_frames(d)[0].pixels for i, d in enumerate(data)}     # sizes differ
     path = tmp_path_factory.mktemp("bf16") / "images.npz"
@@ -62,7 +58,7 @@ def runs(tmp_path_factory):
     child = subprocess.run([sys.executable, "-c", CHILD, str(path)], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=900)
     if child.returncode == NO_JAX:
-        pytest.skip("jax is not importable: the Keras JAX backend cannot be tested here")
+        pytest.fail("jax is not importable: requirements-dev.txt installs it; the JAX backend must be tested")
     assert child.returncode == 0, child.stderr[-4000:]
     return json.loads(child.stdout.strip().splitlines()[-1]), len(images)
 
