@@ -61,14 +61,17 @@ def _start(name: str, args: list[str], env: dict) -> subprocess.Popen:
     return proc
 
 
-def _wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
+def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
+    """Return once something listens on 127.0.0.1:port; exit naming ``what`` if ``proc`` dies or time runs out."""
     deadline = time.monotonic() + timeout
     while True:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"{what} did not start; see {WORK}")
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with code {proc.returncode}; see {WORK}")
+        if time.monotonic() > deadline:
+            sys.exit(f"{what} did not listen on port {port}; see {WORK}")
         time.sleep(0.1)
 
 
@@ -81,7 +84,7 @@ def start_redis(env: dict) -> None:
     port = int(env["REDIS_URL"].rsplit(":", 1)[1].split("/")[0])
     proc = _start("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(WORK),
                             "--save", "", "--appendonly", "no"], env)
-    _wait_port(port, proc, "redis-server")
+    wait_port(port, proc, "redis-server")
 
 
 def start_stack() -> tuple[dict, Path]:
@@ -116,7 +119,7 @@ def start_gunicorn(env: dict, workers: int = 2) -> str:
     port = free_port()
     proc = _start("gunicorn", [PY, "-m", "gunicorn", "brainai_site.wsgi:application", "--bind",
                                f"127.0.0.1:{port}", "--workers", str(workers)], env)
-    _wait_port(port, proc, "gunicorn")
+    wait_port(port, proc, "gunicorn")
     return f"http://127.0.0.1:{port}"
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -34,23 +33,7 @@ sys.path.insert(0, str(ROOT))
 PY = sys.executable
 ORTHANC = "/usr/sbin/Orthanc"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with code {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    sys.exit(f"{what} did not listen on port {port}")
+from bench._stack import free_port, wait_port  # noqa: E402  (after the path insert)
 
 
 def make_study(folder: Path, n: int, round_no: int) -> list[Path]:
