@@ -15,6 +15,20 @@ class Label(models.TextChoices):
 TUMOUR_LABELS = (Label.GLIOMA, Label.MENINGIOMA, Label.PITUITARY)
 
 
+class Priority(models.TextChoices):
+    """A study's lane on the gpu queue: urgent before routine before research."""
+    URGENT = "urgent", "Urgent"
+    ROUTINE = "routine", "Routine"  # the default
+    RESEARCH = "research", "Research"  # may be held to BRAINAI_RESEARCH_HOURS
+
+
+class Verdict(models.TextChoices):
+    """The radiologist's structured verdict on the AI finding, recorded at sign-off."""
+    AGREE = "agree", "Agrees with the AI"
+    DISAGREE = "disagree", "Disagrees (correct label given)"
+    NOT_ASSESSABLE = "not_assessable", "Image not assessable"
+
+
 class ScanStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # stored, waiting for (or inside) the gpu worker
     ANALYZED = "analyzed", "Analysed"  # an Analysis row holds the model's result
@@ -82,6 +96,12 @@ class AuditAction(models.TextChoices):
     MARK_FAILED = "mark_failed", "Marked failed"
     ANALYSIS_FAILED = "analysis_failed", "Analysis failed"  # the pipeline gave up
     RETRY_DELIVERY = "retry_delivery", "Retried sending results"  # an admin sent a delivery again
+    RETRY_STUDY = "retry_study", "Retried study"  # an operator retried a failed scan or study
+    CANCEL_STUDY = "cancel_study", "Cancelled study"  # an operator cancelled what was left to analyse
+    CHANGE_PRIORITY = "change_priority", "Changed priority"
+    RESEND_NOTIFICATION = "resend_notification", "Resent notification"
+    VIEW_ANALYTICS = "view_analytics", "Viewed reviewer analytics"
+    EXPORT_CORRECTIONS = "export_corrections", "Exported corrections"  # de-identified slices for training
 
 
 class Via(models.TextChoices):

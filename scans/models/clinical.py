@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Count, Q
 from django.urls import reverse
 
-from scans.models.choices import STUDY_STATUS_OF_REPORT, ReportStatus, ScanStatus, StudyStatus
+from scans.models.choices import STUDY_STATUS_OF_REPORT, Priority, ReportStatus, ScanStatus, StudyStatus
 
 
 def field_defaults(model, names) -> dict:
@@ -86,6 +86,8 @@ class Study(models.Model):
     status = models.CharField(max_length=20, choices=StudyStatus.choices, default=StudyStatus.ANALYZING)
     # The classifier the upload asked for (an ml.model.registry name); "" = the configured default.
     requested_model = models.CharField(max_length=64, blank=True, default="")
+    # The lane on the gpu queue (scans.services.priority decides it at upload; operators change it).
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.ROUTINE, db_index=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -191,6 +193,7 @@ class Scan(models.Model):
     orientation = models.JSONField(null=True, blank=True)  # DICOM ImageOrientationPatient
     status = models.CharField(max_length=10, choices=ScanStatus.choices, default=ScanStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)  # analysis tries started
+    worker = models.CharField(max_length=200, blank=True)  # the worker (hostname) that claimed it last
     error = models.TextField(blank=True)
     skip_reason = models.CharField(max_length=300, blank=True)  # why it is skipped (series or slice rules)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -209,7 +212,7 @@ class Scan(models.Model):
         indexes = [models.Index(fields=["study", "status"])]
 
     # What an analysis leaves on the scan; a re-run puts each back to its default.
-    ANALYSIS_FIELDS = ("attempts", "error", "analyzed_at", "skip_reason")
+    ANALYSIS_FIELDS = ("attempts", "worker", "error", "analyzed_at", "skip_reason")
 
     def __str__(self):
         return f"Scan {self.pk}"

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from scans.models.choices import Label, ReportStatus, TUMOUR_LABELS
+from scans.models.choices import Label, ReportStatus, TUMOUR_LABELS, Verdict
 from scans.models.clinical import Scan, Study, field_defaults
 
 
@@ -123,6 +123,10 @@ class Report(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
     signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     signed_at = models.DateTimeField(null=True, blank=True)
+    # The structured verdict beside the free text (issue #20): agrees / disagrees with the
+    # correct label / not assessable; set at sign-off, part of the signed snapshot.
+    verdict = models.CharField(max_length=20, choices=Verdict.choices, blank=True)
+    verdict_label = models.CharField(max_length=20, choices=Label.choices, blank=True)
 
     # What the radiologist saw at sign-off (scans.snapshot.build), and the sha256 of its
     # canonical JSON. Set once per signed version; every later read of it shows this.
