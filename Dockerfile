@@ -13,6 +13,26 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     BRAINAI_MEDIA_ROOT=/data/media \
     BRAINAI_STATIC_ROOT=/app/staticfiles
 
+# pg_dump/pg_restore/psql of the server's major version (manage.py backup and restore;
+# compose runs postgres:16, Debian bookworm's own client is 15 and pg_dump refuses a newer
+# server): postgresql-client-$PG_MAJOR from the PostgreSQL project's apt repository (PGDG).
+# Keep PG_MAJOR equal to the major of the postgres image in docker-compose.yml
+# (tests/scans/test_deploy_files.py checks).
+ARG PG_MAJOR=16
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && install -d /usr/share/postgresql-common/pgdg \
+ && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+      https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+ && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+      > /etc/apt/sources.list.d/pgdg.list \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+ && apt-get purge -y --auto-remove curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && pg_dump --version | grep -q " ${PG_MAJOR}\." \
+ && pg_restore --version | grep -q " ${PG_MAJOR}\."
+
 WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt \

@@ -102,8 +102,8 @@ def start_stack() -> tuple[dict, Path]:
     return env, log
 
 
-def start_worker(env: dict) -> Path:
-    _start("worker", [PY, "-m", "celery", "-A", "brainai_site", "worker", "-Q", "gpu,llm,default",
+def start_worker(env: dict, queues: str = "gpu,llm,default") -> Path:
+    _start("worker", [PY, "-m", "celery", "-A", "brainai_site", "worker", "-Q", queues,
                       "--pool", "prefork", "--concurrency", "1", "--without-gossip", "--without-mingle",
                       "--without-heartbeat", "-n", "bench@%h", "--loglevel", "INFO"], env)
     log = WORK / "worker.log"

@@ -6,7 +6,9 @@ Generates N small MR instances of one series (``--size`` px square, 16-bit) and 
 them to ``scans.services.intake.read_upload`` in one call, as one HTTP upload (at most
 ``BRAINAI_UPLOAD_MAX_FILES``, default 2000, files) or one DICOM association's study does.
 Prints, per N, the bytes received, the peak memory Python allocated while reading
-(tracemalloc) and that peak per instance. Figures only: nothing passes or fails.
+(tracemalloc) and that peak per instance. A series over ``BRAINAI_SERIES_MAX_INSTANCES``
+(default 4000; set it in the environment to measure another) is refused whole: its row
+shows 0 accepted. Figures only: nothing passes or fails.
 """
 from __future__ import annotations
 

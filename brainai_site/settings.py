@@ -5,6 +5,7 @@ Every variable goes through :mod:`brainai_site.env`, so a bad value raises
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -110,6 +111,10 @@ try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60, minimum=0))
 except ValueError as exc:  # the message of dj-database-url never echoes the password
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+# A persistent connection (CONN_MAX_AGE) is checked before the first query of each request
+# or task (Celery's Django fixup closes unusable ones between tasks): after a database
+# restart the next task reconnects instead of failing on the dead socket once and retrying.
+_db["CONN_HEALTH_CHECKS"] = True
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     _db["CONN_MAX_AGE"] = 0
@@ -166,7 +171,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # the health check and an in-network scraper speak plain HTTP
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
@@ -217,11 +222,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ROUTES = {
-    "workers.tasks.analyze_study": {"queue": "gpu"},
+    # The routine lane's step unless the sender names one (scans.services.priority: urgent 0,
+    # routine 3, research 6, detail 9; docs/operations.md "Priority lanes").
+    "workers.tasks.analyze_study": {"queue": "gpu", "priority": 3},
     "workers.tasks.analyze_detail": {"queue": "gpu"},  # sent at a low priority step (scans.services.detail)
     "workers.tasks.explain_report": {"queue": "llm"},
     "workers.tasks.finalize_report": {"queue": "default"},
     "workers.tasks.send_results": {"queue": "outbound"},  # results back to the PACS (scans.services.delivery)
+    "workers.tasks.send_notification": {"queue": "outbound"},  # webhooks and e-mails (scans.services.notifications)
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = env_bool("CELERY_SEND_EVENTS", False)  # for flower
@@ -236,17 +244,34 @@ BRAINAI_BATCH_SIZE = env_int("BRAINAI_BATCH_SIZE", 32, minimum=1)
 BRAINAI_SALIENCY = env_bool("BRAINAI_SALIENCY", True)  # in the detail pass (scans.services.detail)
 BRAINAI_DETAIL_SLICES = env_int("BRAINAI_DETAIL_SLICES", 8, minimum=0)  # slices given the detail pass on completion
 BRAINAI_MAX_ATTEMPTS = env_int("BRAINAI_MAX_ATTEMPTS", 3, minimum=1)
+# The operator's view flags a study in flight with no pipeline event for this many minutes.
+BRAINAI_STUCK_AFTER_MIN = env_float("BRAINAI_STUCK_AFTER_MIN", 15.0, minimum=0.0)
 BRAINAI_ANALYSIS_SOFT_LIMIT_S = env_int("BRAINAI_ANALYSIS_SOFT_LIMIT_S", 1800, minimum=10)
 BRAINAI_LLM_SOFT_LIMIT_S = env_int("BRAINAI_LLM_SOFT_LIMIT_S", 180, minimum=10)
 # The periodic sweep (celery beat -> workers.tasks.sweep_stalled, scans.services.housekeeping):
 # every so often, work the database says is waiting and the broker does not hold is sent again.
 BRAINAI_SWEEP_INTERVAL_S = env_int("BRAINAI_SWEEP_INTERVAL_S", 120, minimum=1)
+# Retries of a task on a transient error (database or broker away), with exponential backoff
+# and jitter (2 s doubling, at most 120 s each: 5 retries cover about a minute on average).
+# Past them the work stays pending in the database and the sweep above sends it again.
+BRAINAI_TASK_RETRIES = env_int("BRAINAI_TASK_RETRIES", 5, minimum=0)
 # Detail passes are swept for slices analysed this recently only (bounds resending one that cannot run).
 BRAINAI_DETAIL_SWEEP_WINDOW_S = env_int("BRAINAI_DETAIL_SWEEP_WINDOW_S", 3600, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stalled": {"task": "workers.tasks.sweep_stalled", "schedule": float(BRAINAI_SWEEP_INTERVAL_S),
                       "options": {"queue": "default", "expires": float(BRAINAI_SWEEP_INTERVAL_S)}},
 }
+# Priority lanes (scans.services.priority, brainai_site.lanes): rules giving a study its lane
+# at upload (JSON list, or @file), and the hours research work may start ("20-06"; empty = any).
+BRAINAI_PRIORITY_RULES = env_str("BRAINAI_PRIORITY_RULES", "") or ""
+BRAINAI_RESEARCH_HOURS = env_str("BRAINAI_RESEARCH_HOURS", "") or ""
+try:
+    from brainai_site.lanes import parse_hours, parse_rules
+
+    parse_rules(BRAINAI_PRIORITY_RULES)
+    parse_hours(BRAINAI_RESEARCH_HOURS)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 BRAINAI_LOW_CONFIDENCE = env_float("BRAINAI_LOW_CONFIDENCE", 0.80, minimum=0.0)
 BRAINAI_UPLOAD_MAX_MB = env_int("BRAINAI_UPLOAD_MAX_MB", 1024, minimum=1)
 # Whole request body, checked before it is read (brainai_site.middleware.RequestTooLarge): 413.
@@ -254,6 +279,10 @@ BRAINAI_REQUEST_MAX_MB = env_int("BRAINAI_REQUEST_MAX_MB", BRAINAI_UPLOAD_MAX_MB
 BRAINAI_ZIP_MAX_MEMBERS = env_int("BRAINAI_ZIP_MAX_MEMBERS", 5000, minimum=1)
 BRAINAI_ZIP_MAX_RATIO = env_int("BRAINAI_ZIP_MAX_RATIO", 200, minimum=1)
 BRAINAI_ZIP_MAX_DEPTH = env_int("BRAINAI_ZIP_MAX_DEPTH", 2, minimum=1)  # ZIP levels: 2 = a ZIP in a ZIP
+# Instances of one series in one upload (HTTP, DICOM listener, STOW-RS): a larger series is
+# refused whole with the reason, the rest of the upload proceeds (mercure #49; the figure
+# and why 4000: docs/operations.md "Large series").
+BRAINAI_SERIES_MAX_INSTANCES = env_int("BRAINAI_SERIES_MAX_INSTANCES", 4000, minimum=1)
 
 # The DICOM listener (`manage.py dicom_listener`, docs/integration.md "Receiving").
 BRAINAI_DICOM_AE_TITLE = env_str("BRAINAI_DICOM_AE_TITLE", "BRAINAI")
@@ -263,6 +292,11 @@ BRAINAI_DICOM_PORT = env_int("BRAINAI_DICOM_PORT", 11112, minimum=0)  # 0 = a fr
 # Empty = nobody: a listener that accepts any sender must be asked for by name ("*").
 BRAINAI_DICOM_ALLOWED = env_list("BRAINAI_DICOM_ALLOWED", []) if env_str("BRAINAI_DICOM_ALLOWED") else []
 BRAINAI_DICOM_STUDY_QUIET_S = env_float("BRAINAI_DICOM_STUDY_QUIET_S", 60.0, minimum=0.0)
+# What one quiet period covers: "study" (all senders of a Study Instance UID together) or
+# "ae_study" (each calling AE's part of a study on its own, as the MONAI Informatics Gateway).
+BRAINAI_DICOM_GROUP_BY = env_str("BRAINAI_DICOM_GROUP_BY", "study")
+if BRAINAI_DICOM_GROUP_BY not in ("study", "ae_study"):
+    raise ImproperlyConfigured('BRAINAI_DICOM_GROUP_BY must be "study" or "ae_study"')
 BRAINAI_DICOM_INBOX = env_path("BRAINAI_DICOM_INBOX", VAR_DIR / "dicom-inbox")
 # Below this much free space in the inbox, instances are refused with 0xA700 (the sender retries).
 BRAINAI_DICOM_MIN_FREE_MB = env_int("BRAINAI_DICOM_MIN_FREE_MB", 200, minimum=0)
@@ -274,6 +308,44 @@ if len(BRAINAI_DICOM_AE_TITLE) > 16 or not BRAINAI_DICOM_AE_TITLE.strip():
 BRAINAI_DELIVERY_MAX_ATTEMPTS = env_int("BRAINAI_DELIVERY_MAX_ATTEMPTS", 3, minimum=1)
 BRAINAI_DELIVERY_RETRY_S = env_float("BRAINAI_DELIVERY_RETRY_S", 30.0, minimum=0.0)
 BRAINAI_DELIVERY_TIMEOUT_S = env_float("BRAINAI_DELIVERY_TIMEOUT_S", 30.0, minimum=1.0)
+
+# Notifications (docs/operations.md "Notifications"): webhooks and e-mails on awaiting_review,
+# signed, amended and failed. Attempts per message, the first retry's delay (doubling after:
+# 10, 20, 40 ... s, so 8 attempts span about 21 minutes), and the time limit of one send.
+BRAINAI_NOTIFY_MAX_ATTEMPTS = env_int("BRAINAI_NOTIFY_MAX_ATTEMPTS", 8, minimum=1)
+BRAINAI_NOTIFY_RETRY_S = env_float("BRAINAI_NOTIFY_RETRY_S", 10.0, minimum=0.0)
+BRAINAI_NOTIFY_TIMEOUT_S = env_float("BRAINAI_NOTIFY_TIMEOUT_S", 10.0, minimum=0.5)
+# The portal's address as readers reach it: the report link in a notification is built on it.
+BRAINAI_PORTAL_URL = env_str("BRAINAI_PORTAL_URL", "http://localhost:8000").rstrip("/")
+# E-mail (django.core.mail): the console backend (messages printed in the worker's log) unless
+# EMAIL_BACKEND names another, e.g. django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST ...
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", BRAINAI_NOTIFY_TIMEOUT_S, minimum=0.5)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "brainai@localhost")
+
+# Prometheus metrics at /metrics (brainai_site/metrics.py, docs/operations.md "Monitoring"):
+# open to the addresses or networks listed ("none": no address), or to
+# "Authorization: Bearer <BRAINAI_METRICS_TOKEN>" from anywhere.
+BRAINAI_METRICS_TOKEN = env_str("BRAINAI_METRICS_TOKEN", "")
+BRAINAI_METRICS_ALLOW_IPS = env_list("BRAINAI_METRICS_ALLOW_IPS", ["127.0.0.1", "::1"])
+# The timing histograms cover this many of the latest analysed slices (and explanations):
+# a scrape reads them, so its cost stays bounded as the tables grow.
+BRAINAI_METRICS_WINDOW = env_int("BRAINAI_METRICS_WINDOW", 10000, minimum=1)
+if BRAINAI_METRICS_TOKEN and len(BRAINAI_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("BRAINAI_METRICS_TOKEN must be at least 16 characters long")
+for _entry in BRAINAI_METRICS_ALLOW_IPS:
+    try:
+        if _entry.lower() != "none":
+            ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured("BRAINAI_METRICS_ALLOW_IPS must list IP addresses or networks "
+                                   f"(or 'none'); received {_entry!r}") from None
 
 # LLM explanations: llm.LLMConfig checks its variables (BRAINAI_LLM_PROVIDER, GEMINI_API_KEY, ...).
 try:

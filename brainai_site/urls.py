@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 
 from brainai_site.health import healthz
 from brainai_site.media import serve_media
+from brainai_site.metrics import metrics
 from scans.api.dicomweb import StudiesView
 
 urlpatterns = [
@@ -11,6 +12,7 @@ urlpatterns = [
     path("api/v1/", include("scans.api.urls")),
     path("dicomweb/studies", StudiesView.as_view(), name="dicomweb-studies"),  # STOW-RS, QIDO-RS
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),  # Prometheus; address allow-list or bearer token
     re_path(r"^media/(?P<path>.+)$", serve_media, name="media"),
     path("", include("scans.urls")),
 ]

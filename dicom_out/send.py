@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from pydicom.dataset import Dataset
@@ -19,6 +20,15 @@ _WARNINGS = {0x0001, 0xB000, 0xB006, 0xB007}
 
 class SendError(Exception):
     """The destination did not take every file; ``str()`` says why (no patient data)."""
+
+
+def _where(url: str) -> str:
+    """The URL as a reason may show it: without a ``user:password@`` part."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
 
 
 def _encoded(ds: Dataset) -> bytes:
@@ -79,13 +89,13 @@ def send_stow(datasets: list[Dataset], *, url: str, username: str = "", password
     try:
         response = httpx.post(url, content=body, headers=headers, auth=auth, timeout=timeout_s)
     except httpx.HTTPError as exc:
-        raise SendError(f"STOW-RS to {url}: {type(exc).__name__}") from exc
+        raise SendError(f"STOW-RS to {_where(url)}: {type(exc).__name__}") from exc
     if response.status_code not in (200, 202):
-        raise SendError(f"STOW-RS to {url}: HTTP {response.status_code}")
+        raise SendError(f"STOW-RS to {_where(url)}: HTTP {response.status_code}")
     try:
         failed = (response.json() or {}).get("00081198", {}).get("Value", [])  # Failed SOP Sequence
     except ValueError:
         failed = []
     if failed:
-        raise SendError(f"STOW-RS to {url}: {len(failed)} of {len(datasets)} instances refused")
+        raise SendError(f"STOW-RS to {_where(url)}: {len(failed)} of {len(datasets)} instances refused")
     return len(datasets)

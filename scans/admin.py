@@ -3,19 +3,25 @@
 Rows are read-only here; the actions (re-run analysis, regenerate explanation, mark
 failed, send results again) call the same scans.services verbs as the portal and the API.
 The one exception is configuration, not patient data: the result destinations
-(Destination) are added and edited here.
+(Destination) and the notification targets (NotificationTarget) are added and edited here.
 """
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_post_parameters
 
 from scans import services
 from scans.models import (
-    Analysis, AuditAction, AuditEvent, Delivery, Destination, Patient, Report, Scan, Series, Study, Upload, Via,
+    Analysis, AuditAction, AuditEvent, Delivery, Destination, DicomInstance, Notification, NotificationTarget,
+    NotifyEvent, Patient, Priority, Report, Scan, Series, Study, TargetKind, Upload, Via,
 )
 from scans.views.common import client_ip
 
@@ -77,10 +83,24 @@ def _reason(request) -> str:
 
 
 @admin.register(Patient)
-class PatientAdmin(ReadOnlyAdmin):
+class PatientAdmin(AuditedPageAdmin):
+    """Names, birth dates and ids: opening a patient's page and each page of the list is audited."""
+
     list_display = ["patient_id", "name", "birth_date", "sex", "created_at"]
     search_fields = ["patient_id", "name"]
     list_filter = ["sex"]
+
+    def record(self, request, patient):
+        services.record_read(AuditAction.VIEW_PATIENT, request.user, via=Via.ADMIN, ip_address=client_ip(request),
+                             patient=patient.pk)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", None) and response.context_data.get("cl")
+        if request.method == "GET" and response.status_code == 200 and changelist is not None:
+            services.record_read(AuditAction.LIST_PATIENTS, request.user, via=Via.ADMIN,
+                                 ip_address=client_ip(request), ids=[p.pk for p in changelist.result_list])
+        return response
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -106,12 +126,14 @@ class ScanInline(ReadOnlyInline):
 
 @admin.register(Study)
 class StudyAdmin(AuditedPageAdmin):
-    list_display = ["id", "patient", "description", "status", "progress_display", "model_display", "created_at"]
-    list_filter = ["status", "modality", "created_at"]
+    list_display = ["id", "patient", "description", "status", "priority", "progress_display", "model_display",
+                    "created_at"]
+    list_filter = ["status", "priority", "modality", "created_at"]
     search_fields = ["patient__patient_id", "patient__name", "description", "study_instance_uid"]
     list_select_related = ["patient"]
     inlines = [ScanInline]
-    actions = ["rerun_analysis", "regenerate_explanation", "mark_failed"]
+    actions = ["rerun_analysis", "regenerate_explanation", "mark_failed", "priority_urgent", "priority_routine",
+               "priority_research"]
     action_form = ReasonActionForm
 
     def record(self, request, study):
@@ -144,6 +166,23 @@ class StudyAdmin(AuditedPageAdmin):
     def mark_failed(self, request, queryset):
         _run(self, request, queryset, lambda s: services.mark_failed(s, request.user, _reason(request), via=Via.ADMIN),
              "Marked failed")
+
+    def _set_priority(self, request, queryset, priority):
+        _run(self, request, queryset,
+             lambda s: services.set_priority(s, priority, user=request.user, via=Via.ADMIN), f"Priority {priority}")
+
+    # scans.services.set_priority: audited, and a study's waiting gpu work moves to the new lane.
+    @admin.action(description="Priority: urgent")
+    def priority_urgent(self, request, queryset):
+        self._set_priority(request, queryset, Priority.URGENT)
+
+    @admin.action(description="Priority: routine")
+    def priority_routine(self, request, queryset):
+        self._set_priority(request, queryset, Priority.ROUTINE)
+
+    @admin.action(description="Priority: research")
+    def priority_research(self, request, queryset):
+        self._set_priority(request, queryset, Priority.RESEARCH)
 
 
 @admin.register(Series)
@@ -247,10 +286,53 @@ class ReportAdmin(AuditedPageAdmin):
              "Marked failed")
 
 
+class DestinationForm(forms.ModelForm):
+    """The STOW-RS password and token are written, never shown back: left empty, the stored
+    value is kept; "clear" empties it. ``env:NAME`` stores only the name of an environment
+    variable of the outbound worker, read at send time (Destination.secret)."""
+
+    password = forms.CharField(required=False, max_length=200, widget=forms.PasswordInput(render_value=False))
+    token = forms.CharField(label="Bearer token", required=False, max_length=500,
+                            widget=forms.PasswordInput(render_value=False))
+    url = forms.URLField(label="STOW-RS URL", max_length=500, required=False, assume_scheme="https")
+    clear_password = forms.BooleanField(label="Clear the password", required=False)
+    clear_token = forms.BooleanField(label="Clear the token", required=False)
+
+    class Meta:
+        model = Destination
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in ("password", "token"):
+            self.fields[field].help_text = (
+                f"{self._stored(field)} Never shown again: leave empty to keep it. Write env:NAME to read it "
+                "from the environment variable NAME of the outbound worker instead of storing it here.")
+
+    def _stored(self, field: str) -> str:
+        value = getattr(self.instance, field, "") if self.instance.pk else ""
+        if not value:
+            return "None stored."
+        if value.startswith("env:"):
+            return f"Read from the environment variable {value[4:]}."
+        return "A value is stored."
+
+    def _kept(self, field: str) -> str:
+        if self.cleaned_data.get(f"clear_{field}"):
+            return ""
+        return self.cleaned_data.get(field) or (getattr(self.instance, field) if self.instance.pk else "")
+
+    def clean(self):
+        data = super().clean()  # then the model's clean (env:NAME syntax) sees the kept values
+        data["password"], data["token"] = self._kept("password"), self._kept("token")
+        return data
+
+
 @admin.register(Destination)
 class DestinationAdmin(admin.ModelAdmin):
     """Where results go back to, and the rule of what to send when (editable: configuration)."""
 
+    form = DestinationForm
     list_display = ["name", "kind", "enabled", "ae_title", "host", "port", "url",
                     "send_preliminary", "send_signed", "send_overlays"]
     list_filter = ["kind", "enabled"]
@@ -258,9 +340,14 @@ class DestinationAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["name", "kind", "enabled"]}),
         ("DICOM C-STORE", {"fields": ["ae_title", "host", "port"]}),
-        ("DICOMweb STOW-RS", {"fields": ["url", "username", "password", "token"]}),
+        ("DICOMweb STOW-RS", {"fields": ["url", "username", "password", "clear_password", "token", "clear_token"]}),
         ("What to send when", {"fields": ["send_preliminary", "send_signed", "send_overlays"]}),
     ]
+
+    @method_decorator(sensitive_post_parameters("password", "token"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Error reports (500 e-mails, the debug page) show these POST fields as stars.
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Delivery)
@@ -274,6 +361,149 @@ class DeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Send again (fresh attempts)")
     def retry(self, request, queryset):
         _run(self, request, queryset, lambda d: services.retry_delivery(d, request.user, via=Via.ADMIN), "Queued again")
+
+
+class NotificationTargetForm(forms.ModelForm):
+    """The HMAC secret is written, never shown back: left empty, the stored one is kept."""
+
+    secret = forms.CharField(
+        label="HMAC secret", required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="Signs each webhook body (X-BrainAI-Signature). Never shown again; leave empty to keep the "
+                  "current one.")
+    url = forms.URLField(label="URL", max_length=500, required=False, assume_scheme="https")
+    events = forms.MultipleChoiceField(choices=NotifyEvent.choices, required=False,
+                                       widget=forms.CheckboxSelectMultiple, help_text="None ticked: every event.")
+
+    class Meta:
+        model = NotificationTarget
+        fields = ["name", "kind", "enabled", "url", "secret", "emails", "events", "include_phi"]
+
+    def clean_secret(self):
+        return self.cleaned_data.get("secret") or (self.instance.secret if self.instance.pk else "")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == TargetKind.WEBHOOK:
+            if not data.get("url"):
+                self.add_error("url", "A webhook needs a URL.")
+            elif not data["url"].lower().startswith(("http://", "https://")):
+                self.add_error("url", "Only http:// and https:// URLs are posted to.")
+            if not data.get("secret"):
+                self.add_error("secret", "A webhook needs an HMAC secret.")
+        elif data.get("kind") == TargetKind.EMAIL:
+            addresses = [a.strip() for a in (data.get("emails") or "").split(",") if a.strip()]
+            if not addresses:
+                self.add_error("emails", "Give at least one address (comma-separated).")
+            for address in addresses:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    self.add_error("emails", f"Not an e-mail address: {address}")
+            data["emails"] = ", ".join(addresses)
+        return data
+
+
+@admin.register(NotificationTarget)
+class NotificationTargetAdmin(admin.ModelAdmin):
+    """Who is told when a report is ready, signed, amended or failed (editable: configuration)."""
+
+    form = NotificationTargetForm
+    list_display = ["name", "kind", "enabled", "url", "emails", "events", "include_phi"]
+    list_filter = ["kind", "enabled", "include_phi"]
+    search_fields = ["name", "url", "emails"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "enabled", "events"]}),
+        ("Webhook (HTTP POST, JSON, HMAC-SHA256 signed)", {"fields": ["url", "secret"]}),
+        ("E-mail", {"fields": ["emails"]}),
+        ("Patient data", {"fields": ["include_phi"],
+                          "description": "Off: the patient's name, id, birth date and the study's UID, description "
+                                         "and date are sent as UNKNOWN. Turn on only for a destination allowed "
+                                         "to receive patient data."}),
+    ]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    """The delivery log: every webhook and e-mail, its attempts and the last error."""
+
+    list_display = ["id", "target", "study_id", "event", "report_version", "status", "attempts", "reason", "sent_at",
+                    "updated_at"]
+    list_filter = ["status", "event", "target"]
+    search_fields = ["target__name", "reason"]
+    list_select_related = ["target"]
+    actions = ["resend"]
+
+    @admin.action(description="Resend (fresh attempts)")
+    def resend(self, request, queryset):
+        _run(self, request, queryset, lambda n: services.resend_notification(n, request.user, via=Via.ADMIN),
+             "Queued again")
+
+
+class TakenInFilter(admin.SimpleListFilter):
+    title = "taken in"
+    parameter_name = "taken_in"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Waiting (not taken in yet)"), ("yes", "Taken in")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(taken_in_at__isnull=self.value() == "no")
+        return queryset
+
+
+class DuplicatesFilter(admin.SimpleListFilter):
+    title = "received again"
+    parameter_name = "duplicated"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Received more than once"), ("no", "Received once")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(duplicates__gt=0)
+        if self.value() == "no":
+            return queryset.filter(duplicates=0)
+        return queryset
+
+
+@admin.register(DicomInstance)
+class DicomInstanceAdmin(ReadOnlyAdmin):
+    """The DICOM inbox (scans.services.dicom_inbox): every instance received over C-STORE,
+    waiting or taken in, and above the list a summary per study (waiting vs taken in).
+
+    Not an audited read: the rows hold the sender's AE title, UIDs, times and counts, never a
+    patient's name, id, birth date or pixels. The study page an upload link leads to is
+    audited when opened, as every page with patient data is (docs/integration.md).
+    """
+
+    list_display = ["received_at", "calling_ae", "study_instance_uid", "sop_instance_uid", "taken_in",
+                    "taken_in_at", "duplicates", "upload_link"]
+    list_filter = [TakenInFilter, DuplicatesFilter, "calling_ae", "received_at"]
+    search_fields = ["study_instance_uid", "sop_instance_uid", "calling_ae"]
+    date_hierarchy = "received_at"
+    fields = ["received_at", "calling_ae", "study_instance_uid", "sop_instance_uid", "path", "duplicates",
+              "taken_in_at", "upload_link"]
+    readonly_fields = fields
+    actions = None
+
+    @admin.display(description="taken in", boolean=True, ordering="taken_in_at")
+    def taken_in(self, row):
+        return row.taken_in_at is not None
+
+    @admin.display(description="upload")
+    def upload_link(self, row):
+        if row.upload_id is None:
+            return "—"
+        return format_html('<a href="{}">upload {}</a>', reverse("admin:scans_upload_change", args=[row.upload_id]),
+                           row.upload_id)
+
+    def changelist_view(self, request, extra_context=None):
+        from scans.selectors import dicom_inbox_studies
+
+        extra = {"inbox_studies": dicom_inbox_studies(), "group_by": settings.BRAINAI_DICOM_GROUP_BY,
+                 "quiet_s": settings.BRAINAI_DICOM_STUDY_QUIET_S, **(extra_context or {})}
+        return super().changelist_view(request, extra)
 
 
 @admin.register(Upload)

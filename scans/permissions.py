@@ -35,6 +35,14 @@ REVIEW = Rule("radiologists", roles.is_radiologist)  # edit the review, sign, am
 EXPLAIN = Rule("clinic users", roles.is_clinic_user)  # ask for a new explanation
 RERUN = Rule("admins and radiologists", lambda user: roles.is_admin(user) or roles.is_radiologist(user))
 MARK_FAILED = Rule("admins", roles.is_admin)  # give up on a scan or a study
+# The reviewer analytics (agreement, confusion, calibration per model) and the corrections export.
+ANALYTICS = Rule("radiologists and admins", lambda user: roles.is_radiologist(user) or roles.is_admin(user))
+# The operator's queue view and its actions (retry, cancel, priority): ids and counts, no PHI.
+OPERATE = Rule("operators and admins", roles.is_operator)
+# Move a study to another gpu lane (scans.services.priority.set_priority); an operator's
+# is_operator covers admins too.
+PRIORITY = Rule("radiologists, operators and admins",
+                lambda user: roles.is_radiologist(user) or roles.is_operator(user))
 
 
 def can_edit(user, report) -> bool:

@@ -4,6 +4,7 @@ Writes never happen here (see scans.services).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
@@ -135,3 +136,157 @@ def studies_of_upload(upload: Upload) -> QuerySet[Study]:
 
 def analyses_for_study(study_id: int) -> QuerySet[Analysis]:
     return Analysis.objects.filter(scan__study_id=study_id).select_related("scan")
+
+
+# --- the operator's queue view (issue #20) --------------------------------------------------
+
+OPERATOR_STATUSES = ("analyzing", "explaining", "failed")  # in flight, or failed
+OPERATOR_ROWS = 500
+
+
+@dataclass
+class QueueRow:
+    """One study on the operator's view: ids, stages, counts and times; no patient data."""
+
+    study_id: int
+    priority: str
+    status: str
+    stage: str  # the status, or where the analysis stands ("analysing: 3 of 40, 1 failed")
+    created_at: datetime
+    last_event_at: datetime | None
+    last_event: str
+    attempts: int  # the most any of its scans was tried
+    worker: str  # the worker holding its claimed scans, else the last one that wrote an event
+    last_error: str  # scrubbed of paths, file names and UIDs (scans.services.events.scrub)
+    stuck: bool  # in flight, and no event for BRAINAI_STUCK_AFTER_MIN minutes
+    n_scans: int
+    n_analyzed: int
+    n_failed: int
+    n_pending: int
+
+    def waiting_s(self, now: datetime) -> float:
+        return (now - self.created_at).total_seconds()
+
+    def idle_s(self, now: datetime) -> float:
+        return (now - (self.last_event_at or self.created_at)).total_seconds()
+
+
+def operator_queue(*, now: datetime | None = None, stuck_after_min: float | None = None,
+                   study_id: int | None = None) -> list[QueueRow]:
+    """Every study in flight (analysing, explaining) or failed, stuck first, then oldest
+    first; at most OPERATOR_ROWS. A study is stuck when it is in flight (not failed, not
+    research work held outside its hours) and its last pipeline event (or its upload,
+    when it has none) is older than ``stuck_after_min``
+    (default BRAINAI_STUCK_AFTER_MIN). ``study_id``: that study's row only (if listed)."""
+    from django.db.models import Count, IntegerField, Max, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from scans.models import PipelineEvent, ScanStatus, StudyStatus
+    from scans.services.events import scrub
+    from scans.services.priority import held
+
+    now = now or timezone.now()
+    threshold = timedelta(minutes=settings.BRAINAI_STUCK_AFTER_MIN if stuck_after_min is None else stuck_after_min)
+    scans = Scan.objects.filter(study=OuterRef("pk"))
+    last_event = PipelineEvent.objects.filter(study=OuterRef("pk")).order_by("-created_at", "-id")
+    report = Report.objects.current().filter(study=OuterRef("pk"))
+    rows = (Study.objects.filter(status__in=OPERATOR_STATUSES, **({"pk": study_id} if study_id else {}))
+            .annotate(
+                n_scans=Coalesce(Subquery(scans.order_by().values("study").annotate(n=Count("pk")).values("n")),
+                                 0, output_field=IntegerField()),
+                n_analyzed=Coalesce(Subquery(scans.filter(status=ScanStatus.ANALYZED).order_by().values("study")
+                                             .annotate(n=Count("pk")).values("n")), 0, output_field=IntegerField()),
+                n_failed=Coalesce(Subquery(scans.filter(status=ScanStatus.FAILED).order_by().values("study")
+                                           .annotate(n=Count("pk")).values("n")), 0, output_field=IntegerField()),
+                n_pending=Coalesce(Subquery(scans.filter(status=ScanStatus.PENDING).order_by().values("study")
+                                            .annotate(n=Count("pk")).values("n")), 0, output_field=IntegerField()),
+                max_attempts=Coalesce(Subquery(scans.order_by().values("study").annotate(m=Max("attempts"))
+                                               .values("m")), 0, output_field=IntegerField()),
+                holder=Subquery(scans.filter(status=ScanStatus.PENDING, attempts__gt=0).exclude(worker="")
+                                .order_by("-attempts", "-id").values("worker")[:1]),
+                event_worker=Subquery(last_event.exclude(worker="").values("worker")[:1]),
+                last_event_at=Subquery(last_event.values("created_at")[:1]),
+                last_event_kind=Subquery(last_event.values("kind")[:1]),
+                scan_error=Subquery(scans.exclude(error="").order_by("-id").values("error")[:1]),
+                failure_reason=Subquery(report.values("failure_reason")[:1]),
+            )
+            .order_by("created_at", "id"))[:OPERATOR_ROWS]
+    out = []
+    for s in rows:
+        waiting = s.status == StudyStatus.ANALYZING and s.n_pending and held(s.priority, now)
+        in_flight = s.status != StudyStatus.FAILED and not waiting  # held research work is not stuck
+        if s.status == StudyStatus.ANALYZING:
+            stage = f"analysing: {s.n_analyzed} of {s.n_scans} analysed"
+            if s.n_failed:
+                stage += f", {s.n_failed} failed"
+            if waiting:
+                stage += "; held until BRAINAI_RESEARCH_HOURS"
+        else:
+            stage = s.get_status_display().lower()
+        error = s.failure_reason if s.status == StudyStatus.FAILED and s.failure_reason else (s.scan_error or "")
+        out.append(QueueRow(
+            study_id=s.pk, priority=s.priority, status=s.status, stage=stage, created_at=s.created_at,
+            last_event_at=s.last_event_at, last_event=s.last_event_kind or "", attempts=s.max_attempts,
+            worker=s.holder or s.event_worker or "", last_error=scrub(error) if error else "",
+            stuck=in_flight and now - (s.last_event_at or s.created_at) > threshold,
+            n_scans=s.n_scans, n_analyzed=s.n_analyzed, n_failed=s.n_failed, n_pending=s.n_pending,
+        ))
+    out.sort(key=lambda r: (not r.stuck, r.status == StudyStatus.FAILED, r.created_at))
+    return out
+
+
+def study_events(study_id: int):
+    """A study's pipeline events, oldest first (Study.DoesNotExist when there is no study)."""
+    from scans.models import PipelineEvent
+
+    Study.objects.only("pk").get(pk=study_id)
+    return PipelineEvent.objects.filter(study_id=study_id).order_by("created_at", "id")
+
+
+@dataclass(frozen=True)
+class InboxStudy:
+    """One study in the DICOM inbox (the admin's per-study summary): UIDs and counts, no names."""
+
+    study_instance_uid: str
+    senders: tuple[str, ...]
+    waiting: int
+    taken_in: int
+    duplicates: int
+    first_received: datetime
+    last_received: datetime
+    due_at: datetime | None  # when its waiting instances are taken in, if nothing more arrives
+
+
+def dicom_inbox_studies(limit: int = 50) -> list[InboxStudy]:
+    """The ``limit`` studies most recently received over DICOM: instances waiting vs taken in.
+
+    ``due_at`` follows BRAINAI_DICOM_GROUP_BY: the study's newest waiting instance plus the
+    quiet period ("study"), or the earliest such time of its senders' parts ("ae_study").
+    """
+    from django.db.models import Count, Max, Min, Sum
+
+    from scans.models import DicomInstance
+
+    waiting_q = Q(taken_in_at__isnull=True)
+    rows = list(DicomInstance.objects.values("study_instance_uid").annotate(
+        waiting=Count("id", filter=waiting_q), taken_in=Count("id", filter=~waiting_q),
+        duplicates=Sum("duplicates"), first=Min("received_at"), last=Max("received_at"),
+        last_waiting=Max("received_at", filter=waiting_q)).order_by("-last")[:limit])
+    uids = [r["study_instance_uid"] for r in rows]
+    senders: dict[str, set[str]] = {}
+    due: dict[str, datetime] = {}
+    quiet = timedelta(seconds=settings.BRAINAI_DICOM_STUDY_QUIET_S)
+    for uid, ae in DicomInstance.objects.filter(study_instance_uid__in=uids).values_list(
+            "study_instance_uid", "calling_ae").distinct():
+        senders.setdefault(uid, set()).add(ae)
+    if settings.BRAINAI_DICOM_GROUP_BY == "ae_study":
+        for part in (DicomInstance.objects.filter(waiting_q, study_instance_uid__in=uids)
+                     .values("study_instance_uid", "calling_ae").annotate(last=Max("received_at"))):
+            uid, at = part["study_instance_uid"], part["last"] + quiet
+            due[uid] = min(due.get(uid, at), at)
+    else:
+        due = {r["study_instance_uid"]: r["last_waiting"] + quiet for r in rows if r["last_waiting"]}
+    return [InboxStudy(study_instance_uid=uid, senders=tuple(sorted(senders.get(uid, ()))), waiting=r["waiting"],
+                       taken_in=r["taken_in"], duplicates=r["duplicates"] or 0, first_received=r["first"],
+                       last_received=r["last"], due_at=due.get(uid))
+            for uid, r in ((r["study_instance_uid"], r) for r in rows)]

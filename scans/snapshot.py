@@ -10,6 +10,9 @@ saliency pass, an admin action) never show in it. Anyone can check a snapshot:
     sha256(json.dumps(snapshot, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
 
 The API serves those exact bytes at ``/api/v1/reports/<id>/snapshot/``.
+
+Format 2 adds the radiologist's structured verdict to the review part (``verdict``,
+``verdict_label``: "" when not recorded); format 1 snapshots have neither and read as "".
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from django.db import models
 
 from scans.models import Analysis, Scan
 
-FORMAT = 1
+FORMAT = 2
 # Report attributes a snapshot restores on read: attribute -> (section, key).
 _REPORT_VALUES = {
     "label": ("finding", "label"), "confidence": ("finding", "confidence"),
@@ -34,6 +37,7 @@ _REPORT_VALUES = {
     "explanation_model": ("explanation", "model"), "explanation_prompt_version": ("explanation", "prompt_version"),
     "explanation_fallback_reason": ("explanation", "fallback_reason"),
     "findings": ("review", "findings"), "impression": ("review", "impression"),
+    "verdict": ("review", "verdict"), "verdict_label": ("review", "verdict_label"),
 }
 
 
@@ -85,8 +89,12 @@ def _has_analysis(scan) -> bool:
 
 
 def review_part(report) -> dict:
-    """The radiologist's part of a version: text, who reviewed and signed, when."""
+    """The radiologist's part of a version: text, the structured verdict, who reviewed and signed, when.
+
+    Migration-time models from before 0008 have no verdict fields: "" then.
+    """
     return {"findings": report.findings, "impression": report.impression,
+            "verdict": getattr(report, "verdict", ""), "verdict_label": getattr(report, "verdict_label", ""),
             "reviewed_by": _user(report.reviewed_by), "reviewed_at": _when(report.reviewed_at),
             "signed_by": _user(report.signed_by), "signed_at": _when(report.signed_at)}
 
@@ -190,6 +198,7 @@ def apply(report) -> list | None:
         return None
     snap = report.snapshot
     for attr, (section, key) in _REPORT_VALUES.items():
-        setattr(report, attr, snap[section][key])
+        value = snap[section].get(key, "") if section == "review" and key.startswith("verdict") else snap[section][key]
+        setattr(report, attr, value)  # format 1 has no verdict
     report.failure_reason = snap["failure_reason"]
     return frozen_slices(snap)

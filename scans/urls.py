@@ -2,7 +2,7 @@
 from django.urls import path
 
 from scans.views import print as print_views
-from scans.views import report, review, study, upload, worklist
+from scans.views import analytics, operator, report, review, study, upload, worklist
 
 app_name = "scans"
 
@@ -19,4 +19,11 @@ urlpatterns = [
     path("reports/<int:pk>/explanation/", review.regenerate_explanation, name="report-explanation"),
     path("reports/<int:pk>/detail/", review.request_detail, name="report-detail"),
     path("reports/<int:pk>/print/", print_views.report_print, name="report-print"),
+    path("analytics/", analytics.analytics, name="analytics"),
+    path("operator/", operator.operator_queue, name="operator"),
+    path("operator/studies/<int:pk>/events/", operator.study_events, name="operator-events"),
+    path("operator/studies/<int:pk>/retry/", operator.retry_study, name="operator-retry"),
+    path("operator/studies/<int:pk>/cancel/", operator.cancel_study, name="operator-cancel"),
+    path("operator/studies/<int:pk>/priority/", operator.change_priority, name="operator-priority"),
+    path("operator/scans/<int:pk>/retry/", operator.retry_scan, name="operator-retry-scan"),
 ]

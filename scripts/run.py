@@ -92,6 +92,7 @@ def main() -> int:
     print(f"\n  BrainAI is starting at  http://127.0.0.1:{port}/   (admin: http://127.0.0.1:{port}/admin/)")
     print(f"  Sign in as 'admin' with the password in {password_file}")
     print(f"  DICOM listener: AE title {dicom_ae} on 127.0.0.1:{dicom_port} (log {VAR / 'dicom.log'})")
+    print(f"  Prometheus metrics: http://127.0.0.1:{port}/metrics   (from this machine, or with BRAINAI_METRICS_TOKEN)")
     print(f"  Broker {env['REDIS_URL']}; worker log {VAR / 'worker.log'}. Ctrl-C stops everything.")
     print("  Decision support only: not for diagnostic use.\n", flush=True)
     stopping = False

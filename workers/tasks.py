@@ -3,6 +3,7 @@
     analyze_study (queue gpu) -> explain_report (queue llm) -> finalize_report (default)
                               -> analyze_detail (queue gpu, low priority): saliency + faithfulness
     send_results (queue outbound): the SR and overlays to a PACS (scans.services.delivery)
+    send_notification (queue outbound): a webhook or an e-mail (scans.services.notifications)
 
 Each step is queued by a scans.services verb on commit. Delivery is at-least-once
 (acks_late + reject_on_worker_lost); the attempts counters in the database stop a poison
@@ -23,7 +24,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from ml.errors import ModelNotFoundError
 from ml.timing import StageTimer
 from scans import services
-from scans.models import DeliveryStatus, Study, Via
+from scans.models import DeliveryStatus, EventKind, Study, Via
+from scans.services import events
 from workers import findings, pipeline, runtime
 
 logger = logging.getLogger(__name__)
@@ -32,13 +34,21 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, RedisConnectionError, ConnectionError, TimeoutError)
 
 _COMMON = {"acks_late": True, "reject_on_worker_lost": True, "autoretry_for": TRANSIENT,
-           "retry_backoff": 2, "retry_backoff_max": 120, "retry_jitter": True, "max_retries": 5}
+           "retry_backoff": 2, "retry_backoff_max": 120, "retry_jitter": True,
+           "max_retries": settings.BRAINAI_TASK_RETRIES}
 
 
 class StudyTask(Task):
-    """When the analysis task gives up for good, the study is failed with the reason."""
+    """When the analysis task gives up for good, the study is failed with the reason;
+    unless the database or the broker was still away after the retries (``TRANSIENT``):
+    the study's scans are still pending in the database, so the study stays ``analyzing``
+    and the periodic sweep (or a worker's start) sends it again once they are back."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
+        if isinstance(exc, TRANSIENT):
+            logger.warning("study %s: analysis stopped on %s after its retries; left pending for the sweep",
+                           args[0] if args else "?", type(exc).__name__)
+            return
         study = Study.objects.filter(pk=args[0]).first() if args else None
         if study is not None:
             try:
@@ -64,20 +74,31 @@ def analyze_study(self, study_id: int) -> dict:
                              via=Via.WORKER)
         return {"study": study_id, "failed": "model unavailable"}
     done, seconds = 0, StageTimer(db=0.0)
+    worker = self.request.hostname or events.hostname()
     try:
         while True:
             with seconds.stage("db"):
-                scans = services.claim_batch(study_id, settings.BRAINAI_BATCH_SIZE, settings.BRAINAI_MAX_ATTEMPTS)
+                # Research outside its hours, or urgent work waiting behind this study: stop
+                # here (put back in its lane, or held for the sweep), nothing claimed.
+                paused = services.pause_point(study_id, worker=worker)
+                if paused:
+                    return {"study": study_id, "analyzed": done, "paused": paused}
+                scans = services.claim_batch(study_id, settings.BRAINAI_BATCH_SIZE, settings.BRAINAI_MAX_ATTEMPTS,
+                                             worker=worker)
             if not scans:
                 break
             outcome = pipeline.run_batch(analyzer, scans)
             with seconds.stage("db"):  # includes writing the PNG files
-                done += services.record_analyses(outcome.results, model_name=analyzer.name,
-                                                 model_version=analyzer.version)
+                stored = services.record_analyses(outcome.results, model_name=analyzer.name,
+                                                  model_version=analyzer.version)
+                done += stored
                 for scan_id, reason in outcome.errors.items():
                     services.record_scan_error(scan_id, reason, final=True)
                 services.record_skipped(outcome.skipped)
             seconds.add(outcome.seconds)
+            events.record(study_id, EventKind.BATCH, worker=worker, scans=len(scans), analysed=stored,
+                          failed=len(outcome.errors), skipped=len(outcome.skipped),
+                          seconds=sum(outcome.seconds.values()))
     except SoftTimeLimitExceeded:
         # Finished batches are committed; a fresh run carries on with what is left.
         raise self.retry(countdown=1, max_retries=settings.BRAINAI_MAX_ATTEMPTS)
@@ -198,3 +219,18 @@ def _requeue_on_start(sender=None, **kwargs):
         return
     if any(counts.values()):
         logger.info("requeued stalled work: %s", counts)
+
+
+@shared_task(bind=True, name="workers.tasks.send_notification", soft_time_limit=120, time_limit=150, **_COMMON)
+def send_notification(self, notification_id: int) -> dict:
+    """One attempt to send a webhook or an e-mail (scans.services.notifications); tried again
+    after its backoff while attempts remain (counted in the database, per notification)."""
+    from scans.models import NotificationStatus
+    from scans.services.notifications import retry_delay
+
+    notification = services.send_notification(notification_id)
+    if notification is None:
+        return {"notification": notification_id, "skipped": "nothing to send"}
+    if notification.status == NotificationStatus.PENDING:
+        raise self.retry(countdown=retry_delay(notification), max_retries=None)
+    return {"notification": notification_id, "status": notification.status, "attempts": notification.attempts}

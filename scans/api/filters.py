@@ -1,6 +1,6 @@
 import django_filters
 
-from scans.models import Label, Report, ReportStatus, Study, StudyStatus
+from scans.models import Label, Priority, Report, ReportStatus, Study, StudyStatus
 
 
 class ReportFilter(django_filters.FilterSet):
@@ -19,7 +19,8 @@ class StudyFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=StudyStatus.choices)
     patient_id = django_filters.CharFilter(field_name="patient__patient_id")
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    priority = django_filters.ChoiceFilter(choices=Priority.choices)  # the gpu lane (scans.services.priority)
 
     class Meta:
         model = Study
-        fields = ["status", "patient_id", "since"]
+        fields = ["status", "patient_id", "since", "priority"]

@@ -19,3 +19,30 @@ class IsRadiologist(BasePermission):
 
     def has_permission(self, request, view):
         return permissions.REVIEW(request.user)
+
+
+class MayChangePriority(BasePermission):
+    """The priority rule (scans.permissions.PRIORITY): radiologists, operators and admins."""
+
+    message = "Only radiologists, operators and admins may change a study's priority."
+
+    def has_permission(self, request, view):
+        return permissions.PRIORITY(request.user)
+
+
+class IsOperator(BasePermission):
+    """The operator rule (scans.permissions.OPERATE): operators and admins."""
+
+    message = "Only operators and admins may do this."
+
+    def has_permission(self, request, view):
+        return permissions.OPERATE(request.user)
+
+
+class CanViewAnalytics(BasePermission):
+    """The reviewer analytics (scans.permissions.ANALYTICS): radiologists and admins."""
+
+    message = "Only radiologists and admins may view the reviewer analytics."
+
+    def has_permission(self, request, view):
+        return permissions.ANALYTICS(request.user)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from axes.handlers.proxy import AxesProxyHandler
 from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -17,12 +18,14 @@ from rest_framework.views import APIView
 
 from scans import fhir, selectors, services, snapshot
 from scans.api.filters import ReportFilter, StudyFilter
-from scans.api.permissions import IsClinicUser, IsRadiologist
+from scans.api.permissions import CanViewAnalytics, IsClinicUser, IsRadiologist, MayChangePriority
 from scans.api.serializers import (
-    DetailRequestSerializer, ReportDetailSerializer, ReportSerializer, ReviewSerializer, StudyDetailSerializer,
-    StudySerializer, UploadRequestSerializer, UploadResultSerializer,
+    AnalyticsFilterSerializer, AnalyticsSerializer, DetailRequestSerializer, ReportDetailSerializer, ReportSerializer, ReviewSerializer, SignSerializer,
+    StudyDetailSerializer,
+    PriorityRequestSerializer, PriorityResultSerializer, StudySerializer, UploadRequestSerializer,
+    UploadResultSerializer,
 )
-from scans.models import AuditAction, Report, Upload, Via
+from scans.models import AuditAction, Report, Study, Upload, Via
 from scans.views.common import client_ip
 
 
@@ -74,10 +77,11 @@ class UploadView(APIView):
     def post(self, request):
         form = UploadRequestSerializer(data={**request.data.dict(), "files": request.FILES.getlist("files")})
         form.is_valid(raise_exception=True)
-        fields = {k: v for k, v in form.validated_data.items() if k not in ("files", "model")}
+        fields = {k: v for k, v in form.validated_data.items() if k not in ("files", "model", "priority")}
         try:
             result = services.register_upload(request.user, form.validated_data["files"], fields, via=Via.API,
-                                              model=form.validated_data.get("model"))
+                                              model=form.validated_data.get("model"),
+                                              priority=form.validated_data.get("priority") or None)
         except services.StorageUnavailable as exc:
             raise InsufficientStorage(str(exc)) from None
         return Response(_upload_body(request, result.upload, result.studies), status=status.HTTP_202_ACCEPTED)
@@ -119,6 +123,19 @@ class StudyViewSet(viewsets.ReadOnlyModelViewSet):
         response = super().list(request, *args, **kwargs)
         _record_list(request, AuditAction.LIST_STUDIES, response)
         return response
+
+    @extend_schema(request=PriorityRequestSerializer, responses=PriorityResultSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[MayChangePriority])
+    def priority(self, request, pk=None):
+        """Move the study to another gpu lane (radiologists, operators, admins); no patient data back."""
+        body = PriorityRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        study = get_object_or_404(Study, pk=pk)
+        try:
+            changed = services.set_priority(study, body.validated_data["priority"], user=request.user, via=Via.API)
+        except services.ServiceError as exc:
+            raise Conflict(str(exc)) from None
+        return Response({"id": study.pk, "priority": body.validated_data["priority"], "changed": changed})
 
 
 def _record_list(request, action, response) -> None:
@@ -183,24 +200,32 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         services.record_view(report, request.user, via=Via.API, ip_address=client_ip(request))
         return JsonResponse(fhir.diagnostic_report(report), content_type="application/fhir+json")
 
-    @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
+    def _sign_body(self, request, pk) -> dict:
+        """The sign/review body, checked against the report's AI label (400 when it does not hold)."""
+        body = SignSerializer(data=request.data, context={"ai_label": self._report(pk).label})
+        body.is_valid(raise_exception=True)
+        return body.validated_data
+
+    @extend_schema(request=SignSerializer, responses=ReportDetailSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
     def sign(self, request, pk=None):
-        """Sign (radiologist only). Optional findings/impression are saved first."""
-        body = ReviewSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        """Sign (radiologist only). Optional findings/impression are saved first; the optional
+        ``verdict`` (agree / disagree with ``verdict_label`` / not_assessable) is signed with them."""
+        data = self._sign_body(request, pk)
         # A body with either key gives both texts (a missing one is empty); none: sign what is stored.
-        text = body.validated_data if {"findings", "impression"} & set(request.data) else {}
-        return self._act(request, pk, services.sign_report, ip_address=client_ip(request), **text)
+        text = ({k: data[k] for k in ("findings", "impression")} if {"findings", "impression"} & set(request.data)
+                else {})
+        verdict = {k: data[k] for k in ("verdict", "verdict_label")} if "verdict" in data else {}
+        return self._act(request, pk, services.sign_report, ip_address=client_ip(request), **text, **verdict)
 
-    @extend_schema(request=ReviewSerializer, responses=ReportDetailSerializer)
+    @extend_schema(request=SignSerializer, responses=ReportDetailSerializer)
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
     def review(self, request, pk=None):
-        """Save findings and impression without signing (radiologist only)."""
-        body = ReviewSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        return self._act(request, pk, services.update_review, body.validated_data["findings"],
-                         body.validated_data["impression"], ip_address=client_ip(request))
+        """Save findings and impression (and a draft verdict) without signing (radiologist only)."""
+        data = self._sign_body(request, pk)
+        verdict = {k: data[k] for k in ("verdict", "verdict_label")} if "verdict" in data else {}
+        return self._act(request, pk, services.update_review, data["findings"], data["impression"],
+                         ip_address=client_ip(request), **verdict)
 
     @extend_schema(request=ReviewSerializer, responses={201: ReportDetailSerializer})
     @action(detail=True, methods=["post"], permission_classes=[IsRadiologist])
@@ -227,6 +252,25 @@ class ReportViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """Queue saliency and the faithfulness check for some slices (``scans``: ids) or all."""
         body = DetailRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        response = self._act(request, pk, services.request_detail, body.validated_data.get("scans"))
+        response = self._act(request, pk, services.request_detail, body.validated_data.get("scans"),
+                             ip_address=client_ip(request))
         response.status_code = status.HTTP_202_ACCEPTED
         return response
+
+
+class AnalyticsView(APIView):
+    """The reviewer analytics (radiologists and admins), audited; the same figures as /analytics/."""
+
+    permission_classes = [CanViewAnalytics]
+
+    @extend_schema(parameters=[AnalyticsFilterSerializer], responses={200: AnalyticsSerializer},
+                   description="Per model (name + version) and per AI label, over the current signed versions "
+                               "whose signature falls in the range: verdict counts, agreement rate, the confusion "
+                               "of AI label against the radiologist's label, calibration of the AI confidence "
+                               "against agreement (bins and ECE), and seconds from ready to signed (median, p90). "
+                               "No patient data (docs/operations.md, \"Reviewer feedback\").")
+    def get(self, request):
+        query = AnalyticsFilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(services.view_analytics(request.user, via=Via.API, ip_address=client_ip(request),
+                                                **query.validated_data))

@@ -102,6 +102,9 @@ class AuditAction(models.TextChoices):
     RESEND_NOTIFICATION = "resend_notification", "Resent notification"
     VIEW_ANALYTICS = "view_analytics", "Viewed reviewer analytics"
     EXPORT_CORRECTIONS = "export_corrections", "Exported corrections"  # de-identified slices for training
+    REQUEST_DETAIL = "request_detail", "Requested saliency detail"  # on-demand saliency + faithfulness
+    VIEW_PATIENT = "view_patient", "Viewed patient"  # a patient's page (admin)
+    LIST_PATIENTS = "list_patients", "Listed patients"  # a page of the patient list (admin; ids only)
 
 
 class Via(models.TextChoices):

@@ -1,10 +1,23 @@
 """Where results go back to (Destination) and what became of each send (Delivery)."""
 from __future__ import annotations
 
+import os
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from scans.models.results import Report
+
+
+# A password or token stored as "env:NAME" is read from the environment variable NAME of
+# the process that sends (the outbound worker), so the secret need not sit in the database.
+ENV_REFERENCE = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+SECRET_FIELDS = ("password", "token")
+
+
+class MissingSecret(ValueError):
+    """A destination's ``env:NAME`` secret names a variable that is not set; says which, never a value."""
 
 
 class DestinationKind(models.TextChoices):
@@ -43,6 +56,30 @@ class Destination(models.Model):
             raise ValidationError("A C-STORE destination needs its AE title, host and port.")
         if self.kind == DestinationKind.STOW and not self.url:
             raise ValidationError("A STOW-RS destination needs its URL.")
+        for field in SECRET_FIELDS:
+            value = getattr(self, field)
+            if value.startswith("env:") and not ENV_REFERENCE.match(value):
+                raise ValidationError({field: "Write env:NAME, NAME being an environment variable "
+                                              "(letters, digits, _)."})
+
+    def secret(self, field: str) -> str:
+        """The ``password`` or ``token`` to send with: the stored value, or the value of the
+        environment variable that an ``env:NAME`` value names.
+
+        Raises:
+            MissingSecret: the variable is not set (the message names it, and no value).
+        """
+        if field not in SECRET_FIELDS:
+            raise ValueError(f"{field!r} is not a secret of a destination")
+        value = getattr(self, field)
+        found = ENV_REFERENCE.match(value)
+        if not found:
+            return value
+        name = found.group(1)
+        if name not in os.environ:
+            raise MissingSecret(f"the {field} of destination {self.name!r} is read from the environment "
+                                f"variable {name}, which is not set here")
+        return os.environ[name]
 
     def wants(self, verified: bool) -> bool:
         """Whether this destination takes the SR of a version that is (not) verified."""

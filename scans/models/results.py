@@ -114,6 +114,8 @@ class Report(models.Model):
         "explanation_text", "explanation_provider", "explanation_model", "explanation_prompt_version",
         "explanation_latency_ms", "explanation_fallback_reason", "explanation_llm_attempts",
         "explanation_requested_at", "explanation_generated_at", "explanation_task_attempts",
+        # A draft verdict (update_review) judged the finding cleared here; it goes with it.
+        "verdict", "verdict_label",
     )
 
     # The radiologist's part.

@@ -14,13 +14,16 @@ from django.utils import timezone
 
 from scans import permissions
 from scans.models import (
-    Analysis, AuditAction, Label, Report, ReportStatus, Scan, ScanStatus, Study, StudyStatus, Via,
+    Analysis, AuditAction, EventKind, Label, NotifyEvent, Report, ReportStatus, Scan, ScanStatus, Study, StudyStatus,
+    Via,
 )
-from scans.services import state
+from scans.services import events, state
 from scans.services.audit import audit
 from scans.services.errors import InvalidState
 from scans.services.finding import decide_study
-from scans.services.queue import ANALYZE_STUDY, EXPLAIN_REPORT, enqueue
+from scans.services.notifications import notify
+from scans.services.priority import queue_analysis
+from scans.services.queue import EXPLAIN_REPORT, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +63,9 @@ def _locking(qs):
     return qs
 
 
-def claim_batch(study_id: int, batch_size: int, max_attempts: int) -> list[Scan]:
-    """Take the next pending scans of a study and count an attempt on each.
+def claim_batch(study_id: int, batch_size: int, max_attempts: int, *, worker: str = "") -> list[Scan]:
+    """Take the next pending scans of a study, count an attempt on each and note the
+    worker holding them (``worker``: its Celery hostname; empty = this host's name).
 
     Scans already tried ``max_attempts`` times are marked failed instead, so a poison
     image that kills the worker is given up on rather than requeued for ever.
@@ -72,12 +76,15 @@ def claim_batch(study_id: int, batch_size: int, max_attempts: int) -> list[Scan]
             _fail_scan(scan, f"gave up after {scan.attempts} attempts" + (f"; last error: {scan.error}" if scan.error else ""))
         ids = list(_locking(pending.filter(attempts__lt=max_attempts)).order_by(*SCAN_ORDER)
                    .values_list("pk", flat=True)[:batch_size])
-        Scan.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
+        Scan.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1,
+                                               worker=(worker or events.hostname())[:200])
         return list(Scan.objects.filter(pk__in=ids).select_related("series").order_by(*SCAN_ORDER))
 
 
 def _fail_scan(scan: Scan, reason: str) -> None:
-    state.move_scans(scan, ScanStatus.FAILED, error=reason[:2000])
+    if state.move_scans(scan, ScanStatus.FAILED, error=reason[:2000]):
+        events.record(scan.study_id, EventKind.FAILED, worker=scan.worker, scope="scan", scan=scan.pk,
+                      attempts=scan.attempts, reason=reason)
 
 
 def record_scan_error(scan_id: int, reason: str, *, final: bool) -> None:
@@ -195,9 +202,11 @@ def complete_analysis(study_id: int) -> Report | None:
 
 
 def _fail_study(study: Study, report: Report, reason: str) -> None:
-    state.move_scans(study.scans.filter(status=ScanStatus.PENDING), ScanStatus.FAILED, error=reason[:2000])
+    failed = state.move_scans(study.scans.filter(status=ScanStatus.PENDING), ScanStatus.FAILED, error=reason[:2000])
     report.failure_reason = reason[:2000]
     state.move_report(report, ReportStatus.FAILED, also=["failure_reason"])
+    events.record(study, EventKind.FAILED, scope="study", report=report.pk, scans=failed, reason=reason)
+    notify(study, NotifyEvent.FAILED, report)  # webhooks and e-mails (scans.services.notifications)
 
 
 def open_report(study: Study) -> Report:
@@ -224,17 +233,31 @@ def rerun_analysis(study: Study, user, *, via: Via = Via.ADMIN) -> Study:
     permissions.RERUN.require(user, "re-run an analysis")
     with transaction.atomic():
         study = Study.objects.select_for_update().get(pk=study.pk)
-        if open_report(study).is_signed:
-            raise InvalidState(f"study {study.pk} is signed; amend the report instead of re-running")
-        old = list(Analysis.objects.filter(scan__study=study))
-        Analysis.objects.filter(pk__in=[a.pk for a in old]).delete()
-        transaction.on_commit(lambda: _delete_files(old))
-        # Scans of a series the rules do not analyse stay skipped: they are never queued.
-        state.move_scans(study.scans.filter(series__analysed=True), ScanStatus.PENDING, **Scan.cleared_analysis())
-        reopen_study(study)
+        rerun_locked(study)
         audit(AuditAction.RERUN_ANALYSIS, user, via=via, study=study)
-        enqueue(ANALYZE_STUDY, study.pk)
     return study
+
+
+def rerun_locked(study: Study) -> int:
+    """A re-run's writes, for a study the caller holds locked inside its transaction:
+    every analysed series' scans back to pending with their analysis deleted, the report
+    reopened, the study queued. Returns how many scans were queued.
+
+    Raises:
+        InvalidState: the study is signed (amend instead).
+    """
+    if open_report(study).is_signed:
+        raise InvalidState(f"study {study.pk} is signed; amend the report instead of re-running")
+    old = list(Analysis.objects.filter(scan__study=study))
+    Analysis.objects.filter(pk__in=[a.pk for a in old]).delete()
+    transaction.on_commit(lambda: _delete_files(old))
+    # Scans of a series the rules do not analyse stay skipped: they are never queued.
+    queued = state.move_scans(study.scans.filter(series__analysed=True), ScanStatus.PENDING,
+                              **Scan.cleared_analysis())
+    reopen_study(study)
+    queue_analysis(study)
+    events.record(study, EventKind.QUEUED, lane=events.lane_of(study), scans=queued, reason="re-run")
+    return queued
 
 
 def _delete_files(analyses: list[Analysis]) -> None:

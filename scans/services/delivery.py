@@ -22,8 +22,9 @@ from django.utils import timezone
 from pydicom.uid import generate_uid
 
 import dicom_out
-from scans.models import AuditAction, Delivery, DeliveryStatus, Destination, DestinationKind, Report, Via
-from scans.services import state
+from scans.models import AuditAction, Delivery, DeliveryStatus, Destination, DestinationKind, EventKind, Report, Via
+from scans.models.delivery import MissingSecret
+from scans.services import events, state
 from scans.services.audit import audit
 from scans.services.errors import InvalidState, PermissionDenied
 from scans.services.queue import SEND_RESULTS, enqueue
@@ -82,7 +83,11 @@ def _send(delivery: Delivery, files) -> int:
         return dicom_out.send_cstore(files, ae_title=d.ae_title, host=d.host, port=d.port,
                                      calling_ae=settings.BRAINAI_DICOM_AE_TITLE,
                                      timeout_s=settings.BRAINAI_DELIVERY_TIMEOUT_S)
-    return dicom_out.send_stow(files, url=d.url, username=d.username, password=d.password, token=d.token,
+    try:  # "env:NAME" secrets are read here, at send time, in the outbound worker; never logged
+        password, token = d.secret("password"), d.secret("token")
+    except MissingSecret as exc:
+        raise dicom_out.SendError(str(exc)) from None
+    return dicom_out.send_stow(files, url=d.url, username=d.username, password=password, token=token,
                                timeout_s=settings.BRAINAI_DELIVERY_TIMEOUT_S)
 
 
@@ -115,9 +120,13 @@ def send_delivery(delivery_id: int) -> Delivery | None:
         if reason == "":
             state.move_delivery(delivery, DeliveryStatus.SENT, reason="", files=sent, sent_at=timezone.now())
             logger.info("delivery %s: %d files to destination %s", delivery.pk, sent, delivery.destination_id)
+            events.record(delivery.report.study_id, EventKind.SENT, delivery=delivery.pk,
+                          destination=delivery.destination_id, files=sent, attempts=delivery.attempts)
         elif delivery.attempts >= settings.BRAINAI_DELIVERY_MAX_ATTEMPTS:
             state.move_delivery(delivery, DeliveryStatus.FAILED,
                                 reason=f"gave up after {delivery.attempts} attempts; last error: {reason}"[:2000])
+            events.record(delivery.report.study_id, EventKind.FAILED, scope="delivery", delivery=delivery.pk,
+                          destination=delivery.destination_id, attempts=delivery.attempts, reason=reason)
             logger.warning("delivery %s failed for good after %d attempts", delivery.pk, delivery.attempts)
         else:
             state.move_delivery(delivery, DeliveryStatus.PENDING, reason=reason[:2000])

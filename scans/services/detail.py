@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db import transaction
 
 from scans import permissions
-from scans.models import Analysis, Label, Report, ScanStatus
+from scans.models import Analysis, AuditAction, Label, Report, ScanStatus, Via
+from scans.services.audit import audit
 from scans.services.errors import InvalidState
 from scans.services.queue import ANALYZE_DETAIL, enqueue
 
@@ -61,9 +62,11 @@ def queue_detail(study_id: int, scan_ids: list[int]) -> None:
         enqueue(ANALYZE_DETAIL, study_id, list(scan_ids), priority=LOW_PRIORITY)
 
 
-def request_detail(report: Report, user, scan_ids=None, *, via=None) -> Report:
+def request_detail(report: Report, user, scan_ids=None, *, via: Via = Via.PORTAL,
+                   ip_address: str | None = None) -> Report:
     """Ask for saliency and the faithfulness check of some slices (all of the study's
     analysed slices when ``scan_ids`` is None); slices that have them already are skipped.
+    Audited (``request_detail``, with the scan ids and their count) in the same transaction.
 
     Raises:
         PermissionDenied: the user may not view reports.
@@ -78,6 +81,8 @@ def request_detail(report: Report, user, scan_ids=None, *, via=None) -> Report:
         if not ids:
             raise InvalidState(f"report {report.pk} has no analysed slice to compute saliency for")
         queue_detail(report.study_id, ids)
+        audit(AuditAction.REQUEST_DETAIL, user, via=via or Via.PORTAL, report=report, ip_address=ip_address,
+              scans=ids[:100], count=len(ids))
     return report
 
 

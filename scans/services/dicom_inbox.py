@@ -5,7 +5,8 @@ is taken in as one upload once it has been quiet.
 ``DicomInstance`` row, and only then answers success, so an acknowledged instance is on
 disk and in the database before the sender forgets it. A failure answers a status the
 sender retries on: 0xA700 (storage) or 0xC000 (database). ``take_in_quiet_studies`` hands
-every study whose newest instance is older than the quiet period to ``register_upload``
+every study (with BRAINAI_DICOM_GROUP_BY=ae_study: every sender's part of a study) whose
+newest instance is older than the quiet period to ``register_upload``
 (``via=dicom``), in the same transaction that marks its rows taken in: a crash leaves the
 rows waiting, and the next run (after a restart too) takes them in. Nothing identifying
 is logged; the calling AE title is the sender's, not the patient's.
@@ -96,40 +97,54 @@ def has_room(needed_bytes: int = 0) -> bool:
     return free - needed_bytes >= settings.BRAINAI_DICOM_MIN_FREE_MB * 1024 * 1024
 
 
-def take_in_quiet_studies(quiet_s: float | None = None) -> list:
-    """Take in every waiting study whose newest instance is ``quiet_s`` seconds old or older.
+def take_in_quiet_studies(quiet_s: float | None = None, group_by: str | None = None) -> list:
+    """Take in every waiting group whose newest instance is ``quiet_s`` seconds old or older.
+
+    A group is a study (``group_by="study"``, the default of BRAINAI_DICOM_GROUP_BY: every
+    sender's instances of a Study Instance UID wait for one quiet period and go in as one
+    upload) or one calling AE's part of a study (``"ae_study"``: each sender's part is
+    quiet, and taken in, on its own; a later part reopens the study as an upload does).
 
     Returns:
-        The ``UploadResult`` of each study taken in.
+        The ``UploadResult`` of each group taken in.
     """
     quiet_s = settings.BRAINAI_DICOM_STUDY_QUIET_S if quiet_s is None else quiet_s
+    group_by = settings.BRAINAI_DICOM_GROUP_BY if group_by is None else group_by
+    if group_by not in ("study", "ae_study"):
+        raise ValueError(f"unknown DICOM grouping {group_by!r}")
     cutoff = timezone.now() - timedelta(seconds=quiet_s)
-    quiet = (DicomInstance.objects.filter(taken_in_at__isnull=True).values("study_instance_uid")
-             .annotate(newest=Max("received_at")).filter(newest__lte=cutoff)
-             .values_list("study_instance_uid", flat=True))
-    return [r for r in (take_in_study(uid) for uid in list(quiet)) if r is not None]
+    keys = ["study_instance_uid", "calling_ae"] if group_by == "ae_study" else ["study_instance_uid"]
+    quiet = (DicomInstance.objects.filter(taken_in_at__isnull=True).values(*keys)
+             .annotate(newest=Max("received_at")).filter(newest__lte=cutoff).order_by("newest")
+             .values_list(*keys))
+    return [r for r in (take_in_study(*group) for group in list(quiet)) if r is not None]
 
 
-def take_in_study(study_uid: str):
-    """Register the study's waiting instances as one upload (``via=dicom``), or None if none wait.
+def take_in_study(study_uid: str, calling_ae: str | None = None):
+    """Register the study's waiting instances (only ``calling_ae``'s when given) as one upload
+    (``via=dicom``), or None if none wait.
 
     A study already taken in is reopened by its new instances, as an HTTP upload does; a
     signed one refuses them (they stay in the upload's rejected list, with the reason).
     """
     inbox = Path(settings.BRAINAI_DICOM_INBOX)
+    waiting = DicomInstance.objects.filter(study_instance_uid=study_uid, taken_in_at__isnull=True)
+    if calling_ae is not None:
+        waiting = waiting.filter(calling_ae=calling_ae)
     with transaction.atomic():
-        rows = list(DicomInstance.objects.select_for_update()
-                    .filter(study_instance_uid=study_uid, taken_in_at__isnull=True))
+        rows = list(waiting.select_for_update())
         if not rows:
             return None
         files = [_InboxFile(f"{row.sop_instance_uid}.dcm", inbox / row.path) for row in rows]
-        result = register_upload(None, files, via=Via.DICOM)
+        # The priority rules see the sender (BRAINAI_PRIORITY_RULES "calling_ae"); the first
+        # instance's when several senders sent parts of one study.
+        result = register_upload(None, files, via=Via.DICOM, calling_ae=rows[0].calling_ae)
         DicomInstance.objects.filter(pk__in=[r.pk for r in rows]).update(taken_in_at=timezone.now(),
                                                                           upload=result.upload)
         paths = [inbox / row.path for row in rows]
         transaction.on_commit(lambda: _remove(paths))
-    logger.info("DICOM study taken in as upload %s: %d instances, %d accepted",
-                result.upload.pk, len(rows), result.accepted)
+    logger.info("DICOM study taken in as upload %s: %d instances%s, %d accepted", result.upload.pk, len(rows),
+                f" from {calling_ae}" if calling_ae is not None else "", result.accepted)
     return result
 
 

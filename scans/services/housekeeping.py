@@ -13,25 +13,33 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from scans.models import Analysis, Delivery, DeliveryStatus, Report, ReportStatus, ScanStatus, Study, StudyStatus
-from scans.services.queue import (
-    ANALYZE_DETAIL, ANALYZE_STUDY, EXPLAIN_REPORT, FINALIZE_REPORT, SEND_RESULTS, broker_lock, in_broker, send_now,
+from scans.models import (
+    Analysis, Delivery, DeliveryStatus, Notification, NotificationStatus, Report, ReportStatus, ScanStatus, Study,
+    StudyStatus,
 )
+from scans.services.queue import (
+    ANALYZE_DETAIL, ANALYZE_STUDY, EXPLAIN_REPORT, FINALIZE_REPORT, SEND_NOTIFICATION, SEND_RESULTS, broker_lock,
+    in_broker, send_now,
+)
+from scans.services.priority import held
+from scans.services.queue import lane_step
 
 SWEEP_LOCK = "sweep"
 
 
-def requeue_stalled(in_flight_for: float = 0.0) -> dict[str, int]:
+def requeue_stalled(in_flight_for: float = 0.0, now=None) -> dict[str, int]:
     """Queue every study, explanation, finalisation and detail pass still waiting that the
     broker does not hold (``queue.in_broker(in_flight_for)``); returns how many were sent
-    per kind (``analyze``, ``explain``, ``finalize`` always; ``detail`` and ``present``,
-    how many were waiting but already in the broker, when not 0). With the broker
+    per kind (``analyze``, ``explain``, ``finalize`` always; ``detail``, ``present`` (how
+    many were waiting but already in the broker) and ``held`` (research studies outside
+    ``BRAINAI_RESEARCH_HOURS`` at ``now``), when not 0). With the broker
     unreachable every send is tried, and each failure is logged.
 
     Safe to run any time: the tasks are idempotent, so a duplicate costs one no-op.
     """
     present = in_broker(in_flight_for) or set()
-    counts = {"analyze": 0, "explain": 0, "finalize": 0, "detail": 0, "deliver": 0, "present": 0}
+    counts = {"analyze": 0, "explain": 0, "finalize": 0, "detail": 0, "deliver": 0, "notify": 0, "present": 0,
+              "held": 0}
 
     def send(kind, task, obj_id, *args, priority=None):
         if (task, obj_id) in present:
@@ -39,9 +47,14 @@ def requeue_stalled(in_flight_for: float = 0.0) -> dict[str, int]:
         else:
             counts[kind] += send_now(task, obj_id, *args, priority=priority)
 
-    # Pending scans, or all scans done but the finding never set (lost message).
-    for study_id in Study.objects.filter(status=StudyStatus.ANALYZING).values_list("pk", flat=True):
-        send("analyze", ANALYZE_STUDY, study_id)
+    # Pending scans, or all scans done but the finding never set (lost message): each to its
+    # lane (scans.services.priority); research outside BRAINAI_RESEARCH_HOURS stays held
+    # (counted as "held") and goes once the window opens.
+    for study_id, priority in Study.objects.filter(status=StudyStatus.ANALYZING).values_list("pk", "priority"):
+        if held(priority, now):
+            counts["held"] += 1
+        else:
+            send("analyze", ANALYZE_STUDY, study_id, priority=lane_step(priority))
     waiting = Report.objects.current().exclude(
         status__in=[ReportStatus.SIGNED, ReportStatus.AMENDED, ReportStatus.FAILED])
     for report_id in waiting.filter(explanation_requested_at__isnull=False).filter(
@@ -58,6 +71,9 @@ def requeue_stalled(in_flight_for: float = 0.0) -> dict[str, int]:
     # Results still to send to a PACS; one that is not due yet is a no-op (send_delivery).
     for delivery_id in Delivery.objects.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True):
         send("deliver", SEND_RESULTS, delivery_id)
+    # Webhooks and e-mails still to send (scans.services.notifications); not due yet = a no-op.
+    for notification_id in Notification.objects.filter(status=NotificationStatus.PENDING).values_list("pk", flat=True):
+        send("notify", SEND_NOTIFICATION, notification_id)
     return {k: v for k, v in counts.items() if v or k in ("analyze", "explain", "finalize")}
 
 

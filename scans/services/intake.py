@@ -320,10 +320,14 @@ def _row_error(values: dict, line: int) -> str | None:
 
 def _read_candidates(candidates: list[Candidate], manifest: Manifest, fields: dict,
                      rejected: list[Rejection]) -> list[PreparedItem]:
-    """Read every candidate once; drop repeats within the upload and mixed-patient studies."""
+    """Read every candidate once; drop repeats within the upload and mixed-patient studies,
+    and every instance of a series with more than ``BRAINAI_SERIES_MAX_INSTANCES``."""
     seen_sha: dict[str, str] = {}
     seen_sop: dict[str, str] = {}
     study_patients: dict[str, str] = {}
+    series_sizes: dict[str, int] = {}
+    too_large: dict[str, list[str]] = {}  # series key -> names of its instances, decoded and dropped
+    limit = settings.BRAINAI_SERIES_MAX_INSTANCES
     items = []
     for cand in candidates:
         sha = hashlib.sha256(cand.data).hexdigest()
@@ -331,6 +335,11 @@ def _read_candidates(candidates: list[Candidate], manifest: Manifest, fields: di
             rejected.append(Rejection(cand.name, f"duplicate: same content as {seen_sha[sha]} in this upload"))
             continue
         seen_sha[sha] = cand.name
+        if too_large:  # a series already refused: its other instances are not decoded
+            refused = _series_uid(cand.data)
+            if refused in too_large:
+                too_large[refused].append(cand.name)
+                continue
         item = _read_one(cand, sha, manifest, fields, rejected)
         if item is None:
             continue
@@ -344,8 +353,35 @@ def _read_candidates(candidates: list[Candidate], manifest: Manifest, fields: di
         if owner != item.patient["patient_id"]:
             rejected.append(Rejection(cand.name, "belongs to a study whose other files name a different patient"))
             continue
+        # Memory stays bounded: past the limit, a series' decoded frames are let go at once.
+        size = series_sizes[item.series_key] = series_sizes.get(item.series_key, 0) + 1
+        if size > limit:
+            if item.series_key not in too_large:
+                too_large[item.series_key] = [i.name for i in items if i.series_key == item.series_key]
+                items = [i for i in items if i.series_key != item.series_key]
+            too_large[item.series_key].append(item.name)
+            continue
         items.append(item)
+    for key, names in too_large.items():
+        logger.warning("a series of %d instances was refused (BRAINAI_SERIES_MAX_INSTANCES=%d)", len(names), limit)
+        reason = (f"series too large: {len(names)} instances in one series, more than the limit of {limit} "
+                  f"(BRAINAI_SERIES_MAX_INSTANCES); the whole series was refused, the rest of the upload was kept")
+        rejected.extend(Rejection(name, reason) for name in names)
     return items
+
+
+def _series_uid(data: bytes) -> str | None:
+    """A DICOM file's Series Instance UID from its header alone (no pixels), or None."""
+    if not looks_like_dicom(data):
+        return None
+    try:
+        import pydicom
+
+        uid = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True,
+                              specific_tags=["SeriesInstanceUID"]).get("SeriesInstanceUID")
+    except Exception:  # unreadable header: the full read says why
+        return None
+    return str(uid) if uid else None
 
 
 def _read_one(cand: Candidate, sha: str, manifest: Manifest, fields: dict,

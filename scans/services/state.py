@@ -4,6 +4,7 @@
     move_report        Report.status  along REPORT_TRANSITIONS
     sync_study_status  Study.status   derived from the current report (Study.derived_status)
     move_delivery      Delivery.status along DELIVERY_TRANSITIONS (sending results back)
+    move_notification  Notification.status along NOTIFICATION_TRANSITIONS (webhooks, e-mails)
 
 The tables live in scans.models.choices. Every other module calls these; the test
 tests/scans/test_state_writers.py fails when a status is written anywhere else.
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from scans.models import DELIVERY_TRANSITIONS, REPORT_TRANSITIONS, SCAN_TRANSITIONS, Delivery, Report, Scan, Study
+from scans.models import (
+    DELIVERY_TRANSITIONS, NOTIFICATION_TRANSITIONS, REPORT_TRANSITIONS, SCAN_TRANSITIONS, Delivery, Notification,
+    Report, Scan, Study,
+)
 from scans.services.errors import InvalidState
 
 
@@ -78,4 +82,16 @@ def move_delivery(delivery: Delivery, to: str, **values) -> bool:
     for name, value in values.items():
         setattr(delivery, name, value)
     delivery.save(update_fields=["status", "updated_at", *values])
+    return True
+
+
+def move_notification(notification: Notification, to: str, **values) -> bool:
+    """Move a notification (locked by the caller) to status ``to`` with ``values``; False
+    (and nothing written) when NOTIFICATION_TRANSITIONS has no such move."""
+    if to not in NOTIFICATION_TRANSITIONS[notification.status]:
+        return False
+    notification.status = to
+    for name, value in values.items():
+        setattr(notification, name, value)
+    notification.save(update_fields=["status", "updated_at", *values])
     return True

@@ -10,21 +10,24 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Count
 
 from scans.models import (
-    AuditAction, Patient, Scan, ScanStatus, Series, Study, StudyStatus, Upload, Via,
+    AuditAction, EventKind, Patient, Scan, ScanStatus, Series, Study, StudyStatus, Upload, Via,
 )
+from scans.services import events
 from scans.services.analysis import open_report, reopen_study
 from scans.services.audit import audit
 from scans.services.errors import StorageUnavailable
 from scans.services.images import grey_png
 from scans.services.intake import IncomingFile, PreparedItem, Rejection, read_upload
 from scans.services.model_choice import check_model_name
-from scans.services.queue import ANALYZE_STUDY, enqueue
+from scans.services.priority import check_priority, priority_for_upload, queue_analysis
 from scans.services.selection import decide_upload
 from scans.services.state import move_scans
 
@@ -39,7 +42,8 @@ class UploadResult:
     rejected: list[dict]
 
 
-def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str | None = None) -> UploadResult:
+def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str | None = None,
+                    priority: str | None = None, calling_ae: str = "") -> UploadResult:
     """Store uploaded files as scans, grouped into studies, and queue their analysis.
 
     Args:
@@ -52,11 +56,18 @@ def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str 
             ``ml.model.registry.available_models()`` name); empty = the configured default.
             Images added to an existing study are analysed with that study's model, so
             one report never mixes two classifiers.
+        priority: the gpu lane of the studies this upload creates (a Priority value);
+            None = the first BRAINAI_PRIORITY_RULES rule that matches ``calling_ae`` and
+            the study description, else routine (scans.services.priority). An existing
+            study keeps its lane (``set_priority`` changes it).
+        calling_ae: the DICOM sender's AE title (the listener's uploads), for the rules.
 
     Raises:
         UnknownModel: ``model`` is not an available model (nothing is stored).
+        ValueError: ``priority`` is not a Priority value (nothing is stored).
     """
     model = check_model_name(model)
+    lane = partial(priority_for_upload, check_priority(priority) if priority else None, calling_ae=calling_ae)
     files = list(files)
     received = read_upload((IncomingFile(getattr(f, "name", ""), f.read()) for f in files), fields)
     for attempt in range(_RACE_ATTEMPTS):
@@ -64,7 +75,7 @@ def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str 
         prepared = _not_stored_yet(received.items, rejected)
         try:
             with transaction.atomic():
-                upload, studies, accepted = _store_upload(user, len(files), prepared, rejected, model, via)
+                upload, studies, accepted = _store_upload(user, len(files), prepared, rejected, model, via, lane)
             break
         except OSError as exc:
             # The rows roll back; files written whole stay (content-addressed: the next
@@ -88,19 +99,25 @@ def register_upload(user, files, fields=None, *, via: Via = Via.API, model: str 
 _RACE_ATTEMPTS = 3  # a race is lost at most once per conflicting upload that commits first
 
 
-def _store_upload(user, files_received: int, prepared, rejected: list[Rejection], model: str, via: Via):
+def _store_upload(user, files_received: int, prepared, rejected: list[Rejection], model: str, via: Via,
+                  lane=priority_for_upload):
     """register_upload's writes, inside the caller's transaction: the Upload row, the scans,
     the audit event, and the studies' analysis queued on commit."""
     upload = Upload.objects.create(uploaded_by=user if user and user.is_authenticated else None,
                                    files_received=files_received)
-    studies, accepted = _store(upload, user, prepared, rejected, model)
+    studies, accepted = _store(upload, user, prepared, rejected, model, lane)
     upload.accepted = accepted
     upload.rejected = [r.as_dict() for r in rejected]
     upload.save(update_fields=["accepted", "rejected"])
     audit(AuditAction.UPLOAD, user, via=via, upload=upload.pk, accepted=accepted,
           rejected=len(rejected), studies=[s.pk for s in studies], model=model)
+    counts = dict(Scan.objects.filter(upload=upload).values_list("study_id").annotate(n=Count("pk")).order_by())
+    pending = dict(Scan.objects.filter(upload=upload, status=ScanStatus.PENDING).values_list("study_id")
+                   .annotate(n=Count("pk")).order_by())
     for study in studies:
-        enqueue(ANALYZE_STUDY, study.pk)
+        queue_analysis(study)
+        events.record(study, EventKind.RECEIVED, via=via, upload=upload.pk, scans=counts.get(study.pk, 0))
+        events.record(study, EventKind.QUEUED, lane=events.lane_of(study), scans=pending.get(study.pk, 0))
     return upload, studies, accepted
 
 
@@ -125,7 +142,8 @@ def _not_stored_yet(items: list[PreparedItem], rejected: list[Rejection]) -> lis
 # --- writing ------------------------------------------------------------------------------
 
 
-def _store(upload, user, prepared: list[PreparedItem], rejected: list[Rejection], model: str):
+def _store(upload, user, prepared: list[PreparedItem], rejected: list[Rejection], model: str,
+           lane=priority_for_upload):
     patients: dict[str, Patient] = {}
     studies: dict[str, Study] = {}
     refused: dict[str, str] = {}
@@ -142,7 +160,7 @@ def _store(upload, user, prepared: list[PreparedItem], rejected: list[Rejection]
         patients[patient.patient_id] = patient
         study = studies.get(item.study_key)
         if study is None:
-            study, problem = _study_row(item, patient, user, model)
+            study, problem = _study_row(item, patient, user, model, lane)
             if problem:
                 refused[item.study_key] = problem
                 rejected.append(Rejection(item.name, problem))
@@ -195,7 +213,8 @@ def _patient_row(info: dict) -> Patient:
     return patient
 
 
-def _study_row(item: PreparedItem, patient: Patient, user, model: str) -> tuple[Study | None, str | None]:
+def _study_row(item: PreparedItem, patient: Patient, user, model: str,
+               lane=priority_for_upload) -> tuple[Study | None, str | None]:
     uid = item.study["uid"]
     if uid:
         existing = Study.objects.select_for_update().filter(study_instance_uid=uid).first()
@@ -213,6 +232,7 @@ def _study_row(item: PreparedItem, patient: Patient, user, model: str) -> tuple[
         description=item.study["description"][:200],
         modality=item.study["modality"][:16],
         requested_model=model,
+        priority=lane(description=item.study["description"]),
         uploaded_by=user if user and user.is_authenticated else None,
     )
     return study, None

@@ -27,12 +27,48 @@ def role_of(user) -> str:
         return "radiologist"
     if roles.is_admin(user):
         return "admin"
-    return "staff" if roles.is_clinic_user(user) else ""
+    if roles.is_clinic_user(user):
+        return "staff"
+    return "operator" if roles.is_operator(user) else ""
 
 
 @register.filter
 def role_name(user) -> str:
     return role_of(user) or "no role"
+
+
+@register.filter
+def is_operator(user) -> bool:
+    """Operators and admins: the operator's queue view is theirs (scans.permissions.OPERATE)."""
+    return roles.is_operator(user)
+
+
+@register.filter
+def is_clinic_user(user) -> bool:
+    return roles.is_clinic_user(user)
+
+
+@register.filter
+def can_view_analytics(user) -> bool:
+    """Radiologists and admins: the reviewer analytics (scans.permissions.ANALYTICS)."""
+    from scans.permissions import ANALYTICS
+
+    return ANALYTICS(user)
+
+
+@register.filter
+def duration(seconds) -> str:
+    """Seconds as a short waiting time: "45 s", "12 min", "3 h 05 min", "2 d 4 h"."""
+    if seconds is None:
+        return "—"
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 @register.filter

@@ -8,16 +8,23 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404
+from django.shortcuts import redirect
 
 from scans import roles
 from scans.services import ServiceError
 
 
 def clinic_user_required(view):
-    """Signed in (else the login page) and in a BrainAI role: staff, radiologist or admin (else 403)."""
+    """Signed in (else the login page) and in a BrainAI role: staff, radiologist or admin (else 403).
+
+    An operator who is not a clinic user lands on the operator's view instead (GET only):
+    their role sees queues, never patient data.
+    """
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not roles.is_clinic_user(request.user):
+            if request.method == "GET" and roles.is_operator(request.user):
+                return redirect("scans:operator")
             raise PermissionDenied("your account has no BrainAI role; ask an administrator")
         return view(request, *args, **kwargs)
     return login_required(wrapper)

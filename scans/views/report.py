@@ -4,8 +4,8 @@ from __future__ import annotations
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from scans import permissions, selectors, services, snapshot
-from scans.forms import ReviewForm
+from scans import permissions, selectors, services, slice_facts, snapshot
+from scans.forms import ReviewForm, SignOffForm
 from scans.models import Label, ScanStatus, Via
 from scans.views.common import client_ip, clinic_user_required, get_or_404
 
@@ -18,7 +18,7 @@ def report(request, pk: int):
     return render(request, "scans/report.html", report_context(request.user, report))
 
 
-def report_context(user, report, form: ReviewForm | None = None, amend_form: ReviewForm | None = None) -> dict:
+def report_context(user, report, form: SignOffForm | None = None, amend_form: ReviewForm | None = None) -> dict:
     """Everything the report page (and the print view) shows; scans come prefetched.
 
     A signed version shows its snapshot (scans.snapshot.apply), not the rows as they are now.
@@ -29,6 +29,9 @@ def report_context(user, report, form: ReviewForm | None = None, amend_form: Rev
     return {
         "report": report, "study": report.study, "patient": report.study.patient, "slices": slices,
         "warnings": guard_warnings(report, slices),
+        # The key slice and its heatmap check (a warning when the map does no better than random).
+        "key_slice": next((s for s in slices if s.pk == report.key_scan_id), None) if report.key_scan_id else None,
+        "key_heatmap": slice_facts.key_slice_heatmap(report, slices),
         "snapshot_intact": snapshot.is_intact(report),
         "versions": selectors.report_versions(report).select_related("signed_by"),
         "deliveries": report.deliveries.select_related("destination").order_by("created_at"),
@@ -36,7 +39,8 @@ def report_context(user, report, form: ReviewForm | None = None, amend_form: Rev
         "can_amend": permissions.can_amend(user, report),
         "can_regenerate": permissions.can_regenerate(user, report),
         "can_request_detail": permissions.EXPLAIN(user) and report.is_current,
-        "form": form or ReviewForm(initial=initial),
+        "form": form or SignOffForm(initial={**initial, "verdict": report.verdict,
+                                             "verdict_label": report.verdict_label}, ai_label=report.label),
         "amend_form": amend_form or ReviewForm(initial=initial, prefix="amend"),
     }
 

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from scans import selectors, services
-from scans.forms import ReviewForm
+from scans.forms import ReviewForm, SignOffForm
 from scans.models import Via
 from scans.views.common import call_service, client_ip, clinic_user_required, get_or_404
 from scans.views.report import report_context
@@ -30,11 +30,12 @@ def _invalid(request, pk: int, **forms):
 @require_POST
 def save_review(request, pk: int):
     report = get_or_404(_report, pk, "report")
-    form = ReviewForm(request.POST)
+    form = SignOffForm(request.POST, ai_label=report.label)
     if not form.is_valid():
         return _invalid(request, pk, form=form)
     call_service(request, services.update_review, report, request.user, form.cleaned_data["findings"],
                  form.cleaned_data["impression"], via=Via.PORTAL, ip_address=client_ip(request),
+                 verdict=form.cleaned_data["verdict"], verdict_label=form.cleaned_data["verdict_label"],
                  success="Review saved (not signed yet).")
     return redirect("scans:report", pk=pk)
 
@@ -42,13 +43,14 @@ def save_review(request, pk: int):
 @clinic_user_required
 @require_POST
 def sign(request, pk: int):
-    """Save the text as shown in the form (if it changed), then sign."""
+    """Save the text as shown in the form (if it changed) and the verdict, then sign."""
     report = get_or_404(_report, pk, "report")
-    form = ReviewForm(request.POST)
+    form = SignOffForm(request.POST, ai_label=report.label)
     if not form.is_valid():
         return _invalid(request, pk, form=form)
     call_service(request, services.sign_report, report, request.user, findings=form.cleaned_data["findings"],
-                 impression=form.cleaned_data["impression"], via=Via.PORTAL, ip_address=client_ip(request),
+                 impression=form.cleaned_data["impression"], verdict=form.cleaned_data["verdict"],
+                 verdict_label=form.cleaned_data["verdict_label"], via=Via.PORTAL, ip_address=client_ip(request),
                  success="Report signed. It can no longer be edited; amend it to correct it.")
     return redirect("scans:report", pk=pk)
 
@@ -86,5 +88,6 @@ def request_detail(request, pk: int):
     scan = request.POST.get("scan")
     scan_ids = [scan] if scan and scan.isdigit() else None
     call_service(request, services.request_detail, report, request.user, scan_ids, via=Via.PORTAL,
+                 ip_address=client_ip(request),
                  success="Saliency and the faithfulness check have been queued; reload the page in a minute.")
     return redirect("scans:report", pk=pk)

@@ -25,6 +25,7 @@
   var FIELDS = ["patient_id", "patient_name", "patient_birth_date", "patient_sex", "study_description", "study_date"];
   // The classifier ("" = the configured default); kept between uploads, unlike the patient.
   var MODEL_FIELD = "model";
+  var PRIORITY_FIELD = "priority";
 
   var queue = []; // [{file: File, path: "folder/name.dcm"}]
   var seen = Object.create(null);
@@ -267,6 +268,8 @@
     });
     var modelField = form.elements[MODEL_FIELD];
     if (modelField && modelField.value) fd.append(MODEL_FIELD, modelField.value);
+    var priorityField = form.elements[PRIORITY_FIELD];
+    if (priorityField && priorityField.value) fd.append(PRIORITY_FIELD, priorityField.value);
 
     var xhr = new XMLHttpRequest();
     xhr.open("POST", endpoint);

@@ -40,6 +40,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 from django.conf import settings
 
+from tests.broker import free_port as _free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -112,6 +114,11 @@ def _database_url() -> str:
 
 # Short enough that the hanging-LLM test is quick, long enough for a loaded 2-core machine.
 E2E_LLM_TIMEOUT_S = 8
+# Notifications (tests/e2e/test_notifications_e2e.py): the worker mails through Django's SMTP
+# backend to this loopback port (an aiosmtpd server the test starts), and retries after
+# E2E_NOTIFY_RETRY_S, doubling, so a receiver that is down for seconds costs seconds.
+E2E_SMTP_PORT = _free_port()
+E2E_NOTIFY_RETRY_S = 0.5
 
 
 @pytest.fixture(scope="session")
@@ -147,6 +154,11 @@ def worker_env(database_url: str, redis_url: str, fake_gemini) -> dict:
         "BRAINAI_LLM_TIMEOUT_S": str(E2E_LLM_TIMEOUT_S),
         "PYTHONUNBUFFERED": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(E2E_SMTP_PORT),
+        "BRAINAI_NOTIFY_RETRY_S": str(E2E_NOTIFY_RETRY_S),
+        "BRAINAI_NOTIFY_TIMEOUT_S": "5",
     })
     return env
 

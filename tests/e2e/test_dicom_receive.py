@@ -5,6 +5,9 @@
   stored twice.
 - Killed before a study was quiet: the instances are taken in after the restart.
 - The database unavailable: every C-STORE answers 0xC000 and nothing is acknowledged.
+- The round trip: a 16-instance study in by storescu (with a sender's retry of part of it),
+  analysed, and its SR and overlays out in a real Orthanc: every instance in exactly once,
+  nothing duplicated on either side (bench/dicom_roundtrip.py does it with 248).
 """
 from __future__ import annotations
 
@@ -197,3 +200,73 @@ def test_the_database_unavailable_answers_0xC000_and_acknowledges_nothing(listen
     assert _send(down.port, _study_files(tmp_path, 2, "1.2.826.0.1.3680043.8.498.7004")) == [0xC000, 0xC000]
     assert "answered 0xC000" in down.log()
     assert not list((tmp_path / "inbox").rglob("*.dcm"))
+
+
+def _two_series_study(folder, n, study_uid):
+    """``n`` MR instances of the dataset's slices over two series, as files."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    paths = []
+    for i, data in enumerate(b.brain_jpegs(n, "glioma")):
+        series = 1 + 2 * i // n
+        pixels = np.asarray(Image.open(io.BytesIO(data)).convert("L").resize((160, 160)), dtype=np.uint8)
+        path = folder / f"IM{i:04d}.dcm"
+        path.write_bytes(b.dicom_bytes(patient_id="P-ROUNDTRIP", study_uid=study_uid,
+                                       series_uid=f"{study_uid}.{series}", sop_uid=f"{study_uid}.{series}.{i + 1}",
+                                       instance_number=i + 1, pixels=pixels))
+        paths.append(path)
+    return paths
+
+
+def test_a_study_in_by_storescu_comes_back_to_the_pacs_with_nothing_lost_or_duplicated(pipeline, listeners, tmp_path,
+                                                                                    wait_for):
+    from pydicom.filebase import DicomBytesIO
+
+    from scans.models import DeliveryStatus, Destination, DestinationKind
+    from tests.pacs import start_orthanc
+
+    orthanc = start_orthanc(tmp_path / "pacs")
+    try:
+        Destination.objects.create(name="pacs", kind=DestinationKind.CSTORE, ae_title="TESTPACS", host="127.0.0.1",
+                                   port=orthanc.dicom_port)
+        listener = listeners()
+        uid = "1.2.826.0.1.3680043.8.498.7010"
+        paths = _two_series_study(tmp_path / "study", 16, uid)
+        sent_uids = {f"{uid}.{1 + 2 * i // 16}.{i + 1}" for i in range(16)}
+        for batch in (paths, paths[:4]):  # the whole study, then a sender's retry of its first four
+            done = subprocess.run(["storescu", "-aet", SENDER, "-aec", "BRAINAI", "127.0.0.1", str(listener.port),
+                                   *map(str, batch)], capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+
+        report = wait_for(lambda: Report.objects.current().filter(study__study_instance_uid=uid,
+                                                                   status=ReportStatus.AWAITING_REVIEW).first(),
+                          timeout=300, what="the study's report awaiting review")
+        delivery = wait_for(lambda: report.deliveries.filter(status=DeliveryStatus.SENT).first(), timeout=120,
+                            what="the SR and overlays sent to the PACS")
+
+        # In: each instance received once and taken in once, the retry only counted.
+        rows = DicomInstance.objects.filter(study_instance_uid=uid)
+        assert set(rows.values_list("sop_instance_uid", flat=True)) == sent_uids
+        assert not rows.filter(taken_in_at__isnull=True).exists()
+        assert sum(rows.values_list("duplicates", flat=True)) == 4
+        scans = list(Scan.objects.filter(study=report.study).values_list("sop_instance_uid", "status"))
+        assert sorted(u for u, _ in scans) == sorted(sent_uids)  # one scan each, none twice
+        assert {s for _, s in scans} == {"analyzed"}
+
+        # Out: one SR naming every instance, one capture per key slice, nothing twice.
+        held = [pydicom.dcmread(DicomBytesIO(orthanc.file(i["ID"]))) for i in orthanc.instances_of_study(uid)]
+        assert len(held) == delivery.files == len({ds.SOPInstanceUID for ds in held})
+        (sr,) = [ds for ds in held if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"]
+        captures = [ds for ds in held if ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"]
+        assert len(captures) == delivery.files - 1 >= 2  # at least one key slice per series
+        evidence = {ref.ReferencedSOPInstanceUID for series in sr.CurrentRequestedProcedureEvidenceSequence[0]
+                    .ReferencedSeriesSequence for ref in series.ReferencedSOPSequence}
+        assert evidence == sent_uids
+        assert {c.SourceImageSequence[0].ReferencedSOPInstanceUID for c in captures} <= sent_uids
+        assert {ds.StudyInstanceUID for ds in held} == {uid}
+    finally:
+        orthanc.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from scans import services
 from scans.models import Analysis, Report, ReportStatus, Scan, ScanStatus, Study, StudyStatus
@@ -17,6 +18,11 @@ from tests.e2e.faults import deliveries, fault_stack, wait_until  # noqa: F401
 pytestmark = [pytest.mark.e2e]
 
 SWEEP = {"BRAINAI_SWEEP_INTERVAL_S": 2}
+
+
+def gpu_waiting(redis) -> int:
+    """Tasks waiting on the gpu queue, every lane (each priority step is its own Redis list)."""
+    return sum(redis.llen(f"gpu{Channel.sep}{step}" if step else "gpu") for step in PRIORITY_STEPS)
 
 
 def _upload(user, n, seed, patient):
@@ -69,7 +75,7 @@ def test_flushall_with_work_queued_and_in_hand_every_scan_reaches_a_final_state_
     second, _ = _upload(staff_user, 2, 980, "MRN-FLUSH2")
     wait_until(lambda: Scan.objects.filter(study_id=first, status=ScanStatus.ANALYZED).exists(), 180,
                "the first study to be in hand", fault_stack)
-    assert redis.llen("gpu") == 1, "the second study should be waiting in the queue"
+    assert gpu_waiting(redis) == 1, "the second study should be waiting in the queue"
     time.sleep(2.5)  # a sweep runs meanwhile: both studies are in the broker, nothing is sent
     assert deliveries(worker) == 1
 
@@ -87,12 +93,12 @@ def test_flushall_with_work_queued_and_in_hand_every_scan_reaches_a_final_state_
 def test_two_sweepers_send_a_lost_task_once(fault_stack, staff_user):
     redis = fault_stack.client()
     study = b.upload_study(staff_user, 1, seed=990, patient_id="MRN-SWEEP")
-    assert redis.llen("gpu") == 1  # sent on commit
+    assert gpu_waiting(redis) == 1  # sent on commit
 
     assert services.sweep() == {"analyze": 0, "explain": 0, "finalize": 0, "present": 1}
     redis.flushall()  # the queued task and the sweep lock are gone
     assert services.sweep() == {"analyze": 1, "explain": 0, "finalize": 0}
     assert services.sweep() is None  # a second sweeper within the interval: locked out
     assert services.requeue_stalled(0)["analyze"] == 0  # and without the lock, the broker has it
-    assert redis.llen("gpu") == 1
+    assert gpu_waiting(redis) == 1
     assert Study.objects.get(pk=study.pk).status == StudyStatus.ANALYZING

@@ -16,6 +16,10 @@ pytestmark = pytest.mark.django_db
 # Open on purpose: signing in, resetting a password, the health check, the token endpoint.
 OPEN = {"login", "logout", "password_reset", "password_reset_done", "password_reset_confirm",
         "password_reset_complete", "healthz", "api:token", "admin:login", "admin:logout"}
+# The crawler calls from outside (a TEST-NET address), not from loopback: the Prometheus
+# metrics answer their address allow-list (loopback by default) or a bearer token, and an
+# outsider has neither. tests/scans/test_metrics.py checks the allow-list itself.
+OUTSIDE = {"REMOTE_ADDR": "203.0.113.7"}
 # A signed-in user without a role may still change their own password.
 OWN_ACCOUNT = {"password_change", "password_change_done"}
 
@@ -67,7 +71,7 @@ def _refused(response) -> bool:
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_no_url_answers_an_anonymous_caller(urls, method):
-    client = Client()
+    client = Client(**OUTSIDE)
     leaks = [(name, path, r.status_code) for name, path in urls
              if not _refused(r := getattr(client, method)(path))]
     assert leaks == []
@@ -75,7 +79,7 @@ def test_no_url_answers_an_anonymous_caller(urls, method):
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_no_url_answers_a_user_without_a_role(urls, outsider, method):
-    client = Client()
+    client = Client(**OUTSIDE)
     client.force_login(outsider)
     leaks = [(name, path, r.status_code) for name, path in urls
              if name not in OWN_ACCOUNT and not _refused(r := getattr(client, method)(path))]

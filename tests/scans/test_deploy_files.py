@@ -95,3 +95,28 @@ def test_the_dicom_listener_is_its_own_service_on_11112(compose):
     assert listener["command"][:2] == ["manage", "dicom_listener"] and "11112" in listener["command"]
     assert any(str(p).endswith(":11112") for p in listener["ports"])
     assert any("dicom-inbox" in v for v in listener["volumes"])  # the inbox outlives the container
+
+
+def test_the_image_carries_pg_dump_of_the_compose_servers_major():
+    """manage.py backup/restore run pg_dump/pg_restore in the app image; pg_dump refuses a
+    server newer than itself, and bookworm's own client is 15. The image installs
+    postgresql-client-<major> from PGDG for the major of compose's postgres image, and the
+    build fails if `pg_dump --version` is not that major. No Docker engine here: the text
+    is checked, the build itself is not run."""
+    import re
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    server_major = re.match(r"postgres:(\d+)", compose["services"]["postgres"]["image"]).group(1)
+    pg_major = re.search(r"^ARG PG_MAJOR=(\d+)$", dockerfile, re.M).group(1)
+    assert pg_major == server_major, f"image client {pg_major} != compose server {server_major}"
+
+    base = re.search(r"^FROM python:[\w.]+-slim-(\w+)", dockerfile, re.M).group(1)
+    install = dockerfile[dockerfile.index("ARG PG_MAJOR"):dockerfile.index("WORKDIR /app")]
+    assert f"https://apt.postgresql.org/pub/repos/apt {base}-pgdg main" in install  # the PGDG suite of the base
+    assert "signed-by=" in install and "ACCC4CF8.asc" in install  # the repository's key, not trusted=yes
+    assert 'apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"' in install
+    assert 'pg_dump --version | grep -q " ${PG_MAJOR}\\."' in install  # the build proves the major
+    assert 'pg_restore --version | grep -q " ${PG_MAJOR}\\."' in install
+    # Installed before the app is copied, and on the PATH of the user the services run as.
+    assert dockerfile.index("postgresql-client-") < dockerfile.index("COPY . .") < dockerfile.index("USER brainai")

@@ -173,3 +173,74 @@ def test_the_database_down_answers_0xC000_and_the_retry_is_kept(listener, tmp_pa
     time.sleep(0.1)
     assert pyscu_send(listener, _files(tmp_path, n=1)) == [0]
     assert DicomInstance.objects.count() == 1
+
+
+# --- grouping: one quiet period per study, or per (calling AE, study) ----------------------
+
+
+def _two_senders_one_study(listener, tmp_path):
+    """STORESCU sends series 1 (3 instances), PYSCU series 2 (2 instances) of one study; the
+    first sender's instances are then made ten minutes old, the second's stay fresh."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    (tmp_path / "a").mkdir()
+    first = _files(tmp_path / "a", n=3)
+    second = []
+    for i in (1, 2):
+        path = tmp_path / f"b{i}.dcm"
+        path.write_bytes(b.dicom_bytes(patient_id="P-DCM-NET", study_uid=STUDY, series_uid=f"{STUDY}.2",
+                                       sop_uid=f"{STUDY}.2.{i}", instance_number=i, seed=i))
+        second.append(path)
+    assert storescu(listener, first).returncode == 0
+    assert pyscu_send(listener, second) == [0, 0]
+    DicomInstance.objects.filter(calling_ae="STORESCU").update(received_at=timezone.now() - timedelta(minutes=10))
+    return first, second
+
+
+def test_grouped_by_study_a_busy_second_sender_holds_the_whole_study(listener, tmp_path):
+    _two_senders_one_study(listener, tmp_path)
+
+    assert dicom_inbox.take_in_quiet_studies(quiet_s=60, group_by="study") == []  # PYSCU's part is fresh
+    assert not Study.objects.filter(study_instance_uid=STUDY).exists()
+
+    (result,) = dicom_inbox.take_in_quiet_studies(quiet_s=0, group_by="study")
+    assert result.accepted == 5  # both senders' parts, one upload
+    assert Upload.objects.count() == 1
+    assert Scan.objects.filter(study__study_instance_uid=STUDY).count() == 5
+
+
+def test_grouped_by_ae_and_study_each_senders_part_is_taken_in_on_its_own(listener, tmp_path):
+    _two_senders_one_study(listener, tmp_path)
+
+    (first,) = dicom_inbox.take_in_quiet_studies(quiet_s=60, group_by="ae_study")
+    assert first.accepted == 3
+    assert set(DicomInstance.objects.filter(upload=first.upload).values_list("calling_ae", flat=True)) == {"STORESCU"}
+    assert DicomInstance.objects.filter(calling_ae="PYSCU", taken_in_at__isnull=True).count() == 2
+    study = Study.objects.get(study_instance_uid=STUDY)
+    assert Scan.objects.filter(study=study).count() == 3
+
+    (second,) = dicom_inbox.take_in_quiet_studies(quiet_s=0, group_by="ae_study")
+    assert second.accepted == 2 and second.upload != first.upload
+    assert set(DicomInstance.objects.filter(upload=second.upload).values_list("calling_ae", flat=True)) == {"PYSCU"}
+    assert Study.objects.filter(study_instance_uid=STUDY).count() == 1  # the same study, reopened
+    assert Scan.objects.filter(study=study).count() == 5
+
+
+def test_grouped_by_ae_the_same_instances_from_two_senders_are_stored_once(listener, tmp_path, settings):
+    settings.BRAINAI_DICOM_GROUP_BY = "ae_study"
+    paths = _files(tmp_path, n=3)
+    assert storescu(listener, paths).returncode == 0
+    assert pyscu_send(listener, paths) == [0, 0, 0]  # the second sender's copies: counted, not stored
+
+    (result,) = dicom_inbox.take_in_quiet_studies(quiet_s=0)  # the setting picks the grouping
+    assert result.accepted == 3
+    assert set(DicomInstance.objects.values_list("calling_ae", flat=True)) == {"STORESCU"}
+    assert sum(DicomInstance.objects.values_list("duplicates", flat=True)) == 3
+    assert Scan.objects.filter(study__study_instance_uid=STUDY).count() == 3
+
+
+def test_an_unknown_grouping_is_refused():
+    with pytest.raises(ValueError, match="grouping"):
+        dicom_inbox.take_in_quiet_studies(quiet_s=0, group_by="sender")

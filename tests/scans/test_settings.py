@@ -51,6 +51,7 @@ def _start_django(**env) -> subprocess.CompletedProcess:
     ("REDIS_URL", "http://localhost:6379"),
     ("BRAINAI_LLM_PROVIDER", "oracle"),
     ("BRAINAI_LLM_TIMEOUT_S", "-3"),
+    ("BRAINAI_DICOM_GROUP_BY", "sender"),
 ])
 def test_start_up_stops_on_a_bad_value_and_names_it(variable, value, tmp_path):
     done = _start_django(**{variable: value, "BRAINAI_VAR_DIR": str(tmp_path)})

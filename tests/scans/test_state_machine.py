@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 # Report fields a re-run keeps: identity, versioning, the status itself, and the review.
 REPORT_KEPT = {"id", "study", "version", "is_current", "previous", "status", "findings", "impression",
                "snapshot", "snapshot_sha256",  # only a signed version has one, and it is never re-run
-               "reviewed_by", "reviewed_at", "signed_by", "signed_at", "verdict", "verdict_label",
+               "reviewed_by", "reviewed_at", "signed_by", "signed_at",
                "created_at", "updated_at"}
 # Scan fields a re-run keeps: what was uploaded, and the status itself.
 SCAN_KEPT = {"id", "study", "series", "upload", "source", "image", "original_name", "sha256", "frame_index",

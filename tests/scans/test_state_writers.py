@@ -12,7 +12,8 @@ SCANNED = ("scans", "workers", "brainai_site")
 STATE_MODULE = "scans/services/state.py"
 # The designated writer of each model's status, all in STATE_MODULE.
 WRITERS = {"Scan": "move_scans", "Report": "move_report", "Study": "sync_study_status",
-           "Delivery": "move_delivery"}  # sending results back (scans.services.delivery)
+           "Delivery": "move_delivery",  # sending results back (scans.services.delivery)
+           "Notification": "move_notification"}  # webhooks and e-mails (scans.services.notifications)
 # Calls that write the keyword arguments they are given (``.filter(status=...)`` only reads).
 WRITING_CALLS = {"update", "create", "get_or_create", "update_or_create"}
 MODELS_WITH_STATUS = set(WRITERS)
