@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -134,3 +135,14 @@ def _stop_started() -> None:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), printed beside every figure a bench gives."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

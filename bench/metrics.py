@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import _stack
+
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_SLICES = 20
 # What a real row holds besides the timings (the sizes matter: the counts read every row).
@@ -152,19 +154,11 @@ def main(argv=None) -> dict:
     finally:
         _empty()
     summary = {"bench": "metrics", "database": connection.vendor, "runs": args.runs, "nproc": os.cpu_count(),
-               "cpu": _cpu(), "python": platform.python_version(), "results": results}
+               "cpu": _stack.cpu_model(), "python": platform.python_version(), "results": results}
     print(json.dumps(summary))
     return summary
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

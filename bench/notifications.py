@@ -36,14 +36,6 @@ _stack.WORK = ROOT / "var" / "bench-notifications"  # not var/bench: other bench
 SECRET = "bench-notification-secret-0123456789"
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _start_worker(env: dict) -> Path:
@@ -143,7 +135,7 @@ def main(argv=None) -> int:
         }
     settle = (last_sent.timestamp() - (time.time() - (time.monotonic() - up))) if last_sent else None
 
-    print(f"\nmachine: {os.cpu_count()} CPUs, {_cpu()}; python {platform.python_version()}")
+    print(f"\nmachine: {os.cpu_count()} CPUs, {_stack.cpu_model()}; python {platform.python_version()}")
     print(f"{'kind':8} {'total':>6} {'sent':>5} {'failed':>6} {'lost':>5} {'dup':>4} {'bad sig':>7}  attempts needed")
     for kind, r in results.items():
         print(f"{kind:8} {r['notifications']:6d} {r['sent']:5d} {r['failed']:6d} {r['lost']:5d} {r['duplicated']:4d} "

@@ -17,23 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
 import time
 
+from bench import _stack
 from bench.pages import _setup, _start_redis
 
 
-def _cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _seed(n_flight: int, n_failed: int):
@@ -109,7 +101,7 @@ def main(argv=None) -> dict:
             redis.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    machine = f"{os.cpu_count()} CPUs, {_cpu_model()}"
+    machine = f"{os.cpu_count()} CPUs, {_stack.cpu_model()}"
     print(f"Operator's view, {args.studies} studies in flight + {args.failed} failed, SQLite, no worker "
           f"(seeded in {seed_s:.1f} s); {machine}")
     print(f"{'what':<38}{'median ms':>11}{'p90 ms':>9}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,13 +44,7 @@ QUEUE_OF = {"urgent": "gpu.urgent", "routine": "gpu", "research": "gpu.research"
 
 
 def machine() -> str:
-    model = ""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model or platform.processor() or 'unknown CPU'}), load {os.getloadavg()[0]:.1f}"
+    return f"{os.cpu_count()} CPUs ({_stack.cpu_model()}), load {os.getloadavg()[0]:.1f}"
 
 
 def start_worker(env: dict, mode: str, order: str) -> Path:
@@ -134,12 +127,6 @@ def study_seconds(ids) -> list[float]:
     return list(totals.values())
 
 
-def cpu_model() -> str:
-    try:
-        return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name")), "unknown")
-    except OSError:
-        return platform.processor() or "unknown"
 
 
 def main(argv=None) -> dict:
@@ -219,7 +206,7 @@ def main(argv=None) -> dict:
                        "analysed_when_urgent_arrived": long_done,
                        "analysed_before_urgent": analysed_before(routine[0], first[urgent])} if args.long else None,
               "nproc": int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or 0),
-              "cpu": cpu_model(), "load_1min": round(os.getloadavg()[0], 1)}
+              "cpu": _stack.cpu_model(), "load_1min": round(os.getloadavg()[0], 1)}
     for name in ("urgent", "last_urgent", "control") if args.urgent > 1 else ("urgent", "control"):
         f = result[name]
         print(f"{name:8s} waited {f['waited_s']:7.2f} s ({f['waited_in_studies']} study turns), "

@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import _stack  # noqa: E402
 from bench.pages import _setup, _start_redis  # noqa: E402 - the same throwaway stack as the pages bench
 
 
@@ -78,14 +78,6 @@ def _times(fn, runs: int) -> dict:
     return {"median_ms": round(statistics.median(times), 2), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2)}
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv=None) -> dict:
@@ -125,7 +117,7 @@ def main(argv=None) -> dict:
             redis.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    cpu = f"{os.cpu_count()} x {_cpu_model()}"
+    cpu = f"{os.cpu_count()} x {_stack.cpu_model()}"
     print(f"Reviewer analytics and corrections export; {args.reports} signed reports of {args.slices} slices "
           f"({figures['n']} counted, {len(figures['models'])} model versions), seeded in {seed_s:.1f} s; "
           f"{args.runs} runs each after a warm-up; {cpu}")
@@ -136,7 +128,7 @@ def main(argv=None) -> dict:
     print(f"export_corrections: {exported.slices} slices of {exported.reports} reports in {export_s:.2f} s "
           f"({rate:.0f} slices/s)")
     summary = {"bench": "reviewer_feedback", "reports": args.reports, "slices_per_report": args.slices,
-               "runs": args.runs, "cpus": os.cpu_count(), "cpu": _cpu_model(), "timings": results,
+               "runs": args.runs, "cpus": os.cpu_count(), "cpu": _stack.cpu_model(), "timings": results,
                "export": {"slices": exported.slices, "reports": exported.reports, "seconds": round(export_s, 3),
                           "slices_per_s": round(rate, 1)}}
     print(json.dumps(summary))
