@@ -12,6 +12,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -146,3 +147,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def time_calls(fn, runs: int, warmup: int = 1, digits: int = 2) -> dict:
+    """Median and p90 milliseconds of ``runs`` calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"median_ms": round(statistics.median(times), digits),
+            "p90_ms": round(times[int(0.9 * (len(times) - 1))], digits)}

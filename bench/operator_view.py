@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import tempfile
 import time
 
@@ -46,18 +45,6 @@ def _seed(n_flight: int, n_failed: int):
             services.record_scan_error(scan.pk, "the model could not analyse this image: bench", final=True)
         services.complete_analysis(study.pk)
     return operator
-
-
-def _time(fn, runs: int, warmup: int = 2) -> dict:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    return {"median_ms": round(statistics.median(times), 1), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1)}
 
 
 def main(argv=None) -> dict:
@@ -89,12 +76,12 @@ def main(argv=None) -> dict:
         client.force_login(operator)
         runs_page = max(args.runs // 4, 3)  # each waits the 1 s ping
         results = {
-            "operator_queue() (SQL)": {**_time(selectors.operator_queue, args.runs), "queries": len(queries)},
-            "/operator/ broker up": _time(lambda: client.get("/operator/"), runs_page),
-            "/api/v1/operator/queue/ broker up": _time(lambda: client.get("/api/v1/operator/queue/"), runs_page),
+            "operator_queue() (SQL)": {**_stack.time_calls(selectors.operator_queue, args.runs, warmup=2, digits=1), "queries": len(queries)},
+            "/operator/ broker up": _stack.time_calls(lambda: client.get("/operator/"), runs_page, warmup=2, digits=1),
+            "/api/v1/operator/queue/ broker up": _stack.time_calls(lambda: client.get("/api/v1/operator/queue/"), runs_page, warmup=2, digits=1),
         }
         with broker_at(f"redis://127.0.0.1:{free_port()}/0"):
-            results["/operator/ broker down"] = _time(lambda: client.get("/operator/"), runs_page)
+            results["/operator/ broker down"] = _stack.time_calls(lambda: client.get("/operator/"), runs_page, warmup=2, digits=1)
     finally:
         if redis is not None:
             redis.terminate()

@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -67,19 +66,6 @@ def _seed(n_reports: int, n_slices: int):
     return radiologist
 
 
-def _times(fn, runs: int) -> dict:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    return {"median_ms": round(statistics.median(times), 2), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2)}
-
-
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=200, help="signed reports to seed (default 200)")
@@ -104,9 +90,9 @@ def main(argv=None) -> dict:
         client.force_login(radiologist)
         figures = reviewer_analytics()
         results = {
-            "reviewer_analytics()": _times(reviewer_analytics, args.runs),
-            "/analytics/ page": _times(lambda: client.get("/analytics/"), args.runs),
-            "GET /api/v1/analytics/": _times(lambda: client.get("/api/v1/analytics/"), args.runs),
+            "reviewer_analytics()": _stack.time_calls(reviewer_analytics, args.runs),
+            "/analytics/ page": _stack.time_calls(lambda: client.get("/analytics/"), args.runs),
+            "GET /api/v1/analytics/": _stack.time_calls(lambda: client.get("/api/v1/analytics/"), args.runs),
         }
         t0 = time.perf_counter()
         exported = export_corrections(Path(workdir) / "corrections", dt.date(2000, 1, 1))
